@@ -1,0 +1,1 @@
+"""The scheduler: job submission, the reconciliation loop, monitoring and the samplemill command."""

@@ -1,0 +1,1 @@
+"""Audio analysis: decoding, onset segmentation, sample features. Plain functions, no Celery, no DB."""

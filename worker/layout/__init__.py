@@ -1,0 +1,1 @@
+"""Layout by sound: t-SNE order and map, grid assignment, layout quality. Plain functions."""

@@ -1,0 +1,1 @@
+"""Rendering compositions from samples (sorted audio, ...). Plain functions."""

