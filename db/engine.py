@@ -64,11 +64,11 @@ def get_engine(url: str, *, migrate: bool = True) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection (after fork, and at the end of tests)."""
+def dispose_engines(*, close: bool = True) -> None:
+    """Drop every pooled connection; after a fork pass close=False to leave the parent's."""
     with _lock:
         for engine in _engines.values():
-            engine.dispose()
+            engine.dispose(close=close)
         _engines.clear()
 
 

@@ -6,7 +6,9 @@ Precedence: environment variables, then the TOML config file named by SAMPLEMILL
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -122,8 +124,12 @@ class Settings(BaseSettings):
 
     @property
     def broker_socket(self) -> Path:
-        """Unix socket of the embedded broker."""
-        return (self.data_dir / "broker" / "redis.sock").resolve()
+        """Unix socket of the embedded broker (in /tmp when the data path is too long for one)."""
+        path = (self.data_dir / "broker" / "redis.sock").resolve()
+        if len(str(path)) > 100:  # AF_UNIX paths are limited to 107 bytes
+            digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+            path = Path(tempfile.gettempdir()) / f"samplemill-{digest}" / "redis.sock"
+        return path
 
     @property
     def resolved_broker_url(self) -> str:

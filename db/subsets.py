@@ -1,0 +1,199 @@
+"""Subsets: per-file filtered, sorted, trimmed and limited samples, stored as ordered members."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from db.models import File, Sample, Subset, SubsetMember
+from db.query.compile import compile_filter, join_tables
+from db.query.parser import parse_sort
+from db.query.ranking import apply_stages, key_columns, limit_per, ordered
+from worker.errors import QueryError
+
+BASE = ("_b0", "_b1", "_b2")  # file id, start time, sample id: the order before any sort
+_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class SubsetSpec:
+    """What a subset holds: file filter, sample filter, staged sort, per-file and total limits."""
+
+    name: str
+    filter: str = "samples>0"
+    ffilter: str = ""
+    fsort: str = ""
+    flim: int | None = None
+    lim: int | None = None
+    shuffle: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> SubsetSpec:
+        """A spec from a dict (job spec, JSON); unknown keys are a QueryError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise QueryError(
+                f"subset: unknown key(s) {', '.join(unknown)}; allowed: {sorted(known)}"
+            )
+        if not data.get("name"):
+            raise QueryError("subset: a name is required")
+        return cls(**{k: v for k, v in data.items() if v is not None or k in ("flim", "lim")})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-ready dict."""
+        return asdict(self)
+
+    def check(self) -> None:
+        """Parse every expression and check the limits (QueryError when invalid)."""
+        compile_filter(self.filter, "files")
+        compile_filter(self.ffilter, "samples")
+        parse_sort(self.fsort, "samples")
+        for key in ("flim", "lim"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise QueryError(f"subset {self.name}: {key} must be at least 1, not {value}")
+
+
+@dataclass
+class LoadedSubset:
+    """A stored subset and its members' sample ids in order."""
+
+    subset: Subset
+    sample_ids: list[int]
+
+
+def members_digest(sample_ids: Sequence[int]) -> str:
+    """sha256 over the ordered sample ids as little-endian int64."""
+    return hashlib.sha256(np.asarray(sample_ids, dtype="<i8").tobytes()).hexdigest()
+
+
+def passing_files(session: Session, job_id: int, file_filter: str | None) -> int:
+    """How many of the job's files pass `file_filter`."""
+    compiled = compile_filter(file_filter, "files")
+    stmt = select(func.count()).select_from(File)
+    stmt = join_tables(stmt, "files", compiled.tables).where(File.job_id == job_id, compiled.where)
+    return int(session.scalar(stmt) or 0)
+
+
+def per_file_limit(spec: SubsetSpec, files: int) -> int | None:
+    """`flim`, or ceil(lim ÷ passing files) so the union can reach `lim`; None without limits."""
+    if spec.flim is not None:
+        return spec.flim
+    if spec.lim is None or files == 0:
+        return None
+    return max(1, math.ceil(spec.lim / files))
+
+
+def subset_query(session: Session, job_id: int, spec: SubsetSpec):  # type: ignore[no-untyped-def]
+    """The SELECT of the subset's sample ids in order (before any shuffle)."""
+    spec.check()
+    keys = parse_sort(spec.fsort, "samples")
+    flim = per_file_limit(spec, passing_files(session, job_id, spec.filter))
+    ffilt = compile_filter(spec.filter, "files")
+    file_ids = join_tables(select(File.id), "files", ffilt.tables).where(
+        File.job_id == job_id, ffilt.where
+    )
+    sfilt = compile_filter(spec.ffilter, "samples")
+    tables = set(sfilt.tables)
+    tables |= {k.column.table for k in keys if k.column is not None and k.column.table != "samples"}
+    inner = select(
+        Sample.id.label("_id"),
+        Sample.file_id.label("_b0"),
+        Sample.start.label("_b1"),
+        Sample.id.label("_b2"),
+        *key_columns(keys, Sample.id),
+    ).select_from(Sample)
+    inner = join_tables(inner, "samples", tables).where(
+        Sample.job_id == job_id, Sample.file_id.in_(file_ids.scalar_subquery()), sfilt.where
+    )
+    per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
+    if flim is not None:
+        per_file = limit_per(per_file, keys, BASE, "_b0", flim)
+    union = apply_stages(select(*per_file.c), keys, BASE, target=spec.lim)
+    stmt = ordered(union, keys, BASE, ["_id"])
+    return stmt.limit(spec.lim) if spec.lim is not None else stmt
+
+
+def select_subset(session: Session, job_id: int, spec: SubsetSpec) -> list[int]:
+    """The subset's sample ids in order: deterministic for a catalog and a spec."""
+    ids = list(session.scalars(subset_query(session, job_id, spec)))
+    if spec.shuffle:
+        random.Random(spec.seed).shuffle(ids)
+    return ids
+
+
+def _write_members(session: Session, subset_id: int, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        session.execute(
+            insert(SubsetMember),
+            [
+                {"subset_id": subset_id, "position": start + i, "sample_id": sid}
+                for i, sid in enumerate(chunk)
+            ],
+        )
+
+
+def create_subset(session: Session, job_id: int, spec: SubsetSpec | Mapping[str, Any]) -> Subset:
+    """Select and store the subset by name, replacing one of the same name in this transaction.
+
+    Members whose order is unchanged (same digest) are kept with their layout; otherwise they
+    are deleted and re-inserted and the layout is cleared. The caller commits.
+    """
+    if not isinstance(spec, SubsetSpec):
+        spec = SubsetSpec.from_mapping(spec)
+    ids = select_subset(session, job_id, spec)
+    digest = members_digest(ids)
+    subset = session.scalar(select(Subset).where(Subset.job_id == job_id, Subset.name == spec.name))
+    if subset is None:
+        subset = Subset(job_id=job_id, name=spec.name)
+        session.add(subset)
+    elif subset.members_digest == digest and subset.members_count == len(ids):
+        subset.spec = spec.to_dict()
+        session.flush()
+        return subset
+    else:
+        session.execute(delete(SubsetMember).where(SubsetMember.subset_id == subset.id))
+        subset.layout = None
+    subset.spec = spec.to_dict()
+    subset.members_count = len(ids)
+    subset.members_digest = digest
+    session.flush()
+    _write_members(session, subset.id, ids)
+    return subset
+
+
+def subset_sample_ids(session: Session, subset_id: int) -> list[int]:
+    """A stored subset's sample ids by position."""
+    stmt = (
+        select(SubsetMember.sample_id)
+        .where(SubsetMember.subset_id == subset_id)
+        .order_by(SubsetMember.position)
+    )
+    return list(session.scalars(stmt))
+
+
+def load_subset(session: Session, job_id: int, name: str) -> LoadedSubset:
+    """The stored subset `name` of the job with its ordered sample ids; QueryError if absent."""
+    subset = session.scalar(select(Subset).where(Subset.job_id == job_id, Subset.name == name))
+    if subset is None:
+        raise QueryError(f"job {job_id} has no subset named {name!r}")
+    return LoadedSubset(subset, subset_sample_ids(session, subset.id))
+
+
+def list_subsets(session: Session, job_id: int | None = None) -> list[Subset]:
+    """Stored subsets, of one job or all, by job and name."""
+    stmt = select(Subset).order_by(Subset.job_id, Subset.name)
+    if job_id is not None:
+        stmt = stmt.where(Subset.job_id == job_id)
+    return list(session.scalars(stmt))

@@ -1,0 +1,1 @@
+"""Click commands of the samplemill CLI, one module per area."""

@@ -1,0 +1,180 @@
+"""The reconciliation loop: derive from the catalog what needs doing, enqueue a bounded amount
+of it, and advance jobs whose stages are finished.
+
+Nothing is remembered between ticks except in the catalog, so the loop can be stopped and
+restarted at any moment (or run as several replicas: enqueueing is guarded by the status
+update, and a duplicate message is harmless because tasks claim their target).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from celery import Celery
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from db import targets as tq
+from db.engine import session_scope
+from db.models import Job, JobStatus, Target, TargetStatus, utcnow
+from worker.settings import Settings
+from worker.stages import Stage, job_stages
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[Stage, int], None]
+
+
+def celery_sender(app: Celery) -> Sender:
+    """Send a stage's task for one target id onto the stage's queue."""
+
+    def send(stage: Stage, target_id: int) -> None:
+        app.send_task(stage.task_name, args=[target_id], queue=stage.queue)
+
+    return send
+
+
+@dataclass
+class TickReport:
+    """What one pass of the loop did (for tests, logs and benchmarks)."""
+
+    created: int = 0
+    enqueued: int = 0
+    resent: int = 0
+    recovered: int = 0
+    finished_jobs: list[int] = field(default_factory=list)
+
+
+class Scheduler:
+    """Feeds the queues from the catalog; `tick()` is one reconciliation pass."""
+
+    def __init__(self, engine: Engine, settings: Settings, send: Sender) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.send = send
+
+    def active_jobs(self, session: Session, job_ids: list[int] | None = None) -> list[Job]:
+        query = select(Job).where(Job.status == JobStatus.ACTIVE).order_by(Job.id)
+        if job_ids is not None:
+            query = query.where(Job.id.in_(job_ids))
+        return list(session.scalars(query))
+
+    def tick(self, job_ids: list[int] | None = None) -> TickReport:
+        """One pass over every active job (or only `job_ids`)."""
+        report = TickReport()
+        with session_scope(self.engine) as session:
+            jobs = [(j.id, dict(j.spec)) for j in self.active_jobs(session, job_ids)]
+            report.recovered = tq.recover_stale(
+                session,
+                lease_seconds=self.settings.lease_seconds,
+                max_attempts=self.settings.max_attempts,
+                job_ids=[j for j, _ in jobs],
+            )
+        for job_id, spec in jobs:
+            self._tick_job(job_id, spec, report)
+        return report
+
+    def _tick_job(self, job_id: int, spec: dict, report: TickReport) -> None:
+        stages = job_stages(spec)
+        to_send: list[tuple[Stage, list[int]]] = []
+        all_complete = True
+        with session_scope(self.engine) as session:
+            earlier_files: list[Stage] = []
+            earlier_complete = True
+            for stage in stages:
+                created = 0
+                if stage.scope == "file":
+                    created = tq.materialise_file_targets(session, job_id, stage, earlier_files)
+                    earlier_files.append(stage)
+                elif earlier_complete:
+                    created = tq.ensure_job_targets(session, job_id, stage, stage.keys(spec))
+                report.created += created
+                complete = (
+                    earlier_complete
+                    and created == 0
+                    and tq.open_count(session, job_id, stage.name) == 0
+                )
+                earlier_complete = earlier_complete and complete
+                all_complete = all_complete and complete
+            for queue, limit in self._queue_budgets(session, job_id, stages).items():
+                for stage in (s for s in stages if s.queue == queue):
+                    if limit <= 0:
+                        break
+                    resend = tq.resend_due(
+                        session,
+                        job_id=job_id,
+                        stage=stage.name,
+                        older_than=self.settings.requeue_seconds,
+                    )
+                    ids = tq.take_pending(session, job_id, stage.name, limit)
+                    limit -= len(ids)
+                    report.resent += len(resend)
+                    if ids or resend:
+                        to_send.append((stage, [*resend, *ids]))
+            if all_complete:
+                self._finish_job(session, job_id)
+                report.finished_jobs.append(job_id)
+        self._send_all(to_send, report)
+
+    def _queue_budgets(self, session: Session, job_id: int, stages: list[Stage]) -> dict[str, int]:
+        """How many more targets each queue may take for this job (backpressure)."""
+        budgets: dict[str, int] = {}
+        for queue in dict.fromkeys(s.queue for s in stages):
+            names = [s.name for s in stages if s.queue == queue]
+            cap = self.settings.queue_limits.get(queue, 4)
+            budgets[queue] = cap - tq.in_flight(session, job_id, names)
+        return budgets
+
+    def _send_all(self, batches: list[tuple[Stage, list[int]]], report: TickReport) -> None:
+        """Publish after the commit that marked the targets queued; undo what fails to send."""
+        for stage, ids in batches:
+            for n, target_id in enumerate(ids):
+                try:
+                    self.send(stage, target_id)
+                    report.enqueued += 1
+                except Exception:
+                    log.exception("could not send %s for target %s", stage.name, target_id)
+                    with session_scope(self.engine) as session:
+                        tq.release(session, ids[n:])
+                    break
+
+    def _finish_job(self, session: Session, job_id: int) -> None:
+        failed = session.scalar(
+            select(Target.id)
+            .where(Target.job_id == job_id, Target.status == TargetStatus.FAILED)
+            .limit(1)
+        )
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.ACTIVE)
+            .values(
+                status=JobStatus.FAILED if failed is not None else JobStatus.DONE,
+                finished_at=utcnow(),
+                error="some targets failed: see `samplemill failures`" if failed else None,
+            )
+        )
+
+    def run_forever(
+        self,
+        *,
+        job_ids: list[int] | None = None,
+        until_done: bool = False,
+        stop: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> None:
+        """Tick every `poll_seconds` until stopped (or until the given jobs are finished)."""
+        while not stop():
+            started = time.monotonic()
+            report = self.tick(job_ids)
+            if on_tick is not None:
+                on_tick(report)
+            if until_done:
+                with session_scope(self.engine) as session:
+                    if not self.active_jobs(session, job_ids):
+                        return
+            busy = report.enqueued > 0 or report.created > 0
+            delay = 0.05 if busy else self.settings.poll_seconds
+            time.sleep(max(0.0, delay - (time.monotonic() - started)))

@@ -1,0 +1,77 @@
+"""The Celery app: `celery -A worker.app worker -Q io,cpu,render` runs samplemill's tasks.
+
+Reliability settings: late acks and reject-on-worker-lost so a killed worker's task is
+re-delivered; prefetch 1 so long tasks don't sit behind each other; a memory cap per child
+and a hard/soft time limit per queue. Results live in the catalog, never in a result backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from worker.settings import get_settings
+from worker.pipeline import TASK_MODULES
+from worker.stages import Stage, all_stages
+
+
+def _stage_for_task(name: str) -> Stage | None:
+    return next((s for s in all_stages() if s.task_name == name), None)
+
+
+def route_by_stage(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dict[str, str]:
+    """Send each stage's task to its queue (looked up lazily: extra stages register late)."""
+    stage = _stage_for_task(name)
+    return {"queue": stage.queue} if stage else {}
+
+
+class TimeLimitsByQueue:
+    """Celery task annotation: hard and soft time limits from the stage's queue."""
+
+    def annotate(self, task: Any) -> dict[str, int] | None:
+        stage = _stage_for_task(task.name)
+        if stage is None:
+            return None
+        hard = get_settings().time_limits.get(stage.queue, 4 * 3600)
+        return {"time_limit": hard, "soft_time_limit": max(1, hard - 30)}
+
+
+def create_app() -> Celery:
+    """Build the Celery app from the settings."""
+    settings = get_settings()
+    include = [*TASK_MODULES, *settings.extra_stages]
+    app = Celery("samplemill", broker=settings.resolved_broker_url, include=include)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_store_errors_even_if_ignored=False,
+        task_default_queue="cpu",
+        task_routes=(route_by_stage,),
+        task_annotations=(TimeLimitsByQueue(),),
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_max_memory_per_child=settings.max_memory_per_child_mb * 1024,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    return app
+
+
+app = create_app()
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_: Any) -> None:
+    """Pooled catalog connections must not be shared across a fork."""
+    from db.engine import dispose_engines
+
+    dispose_engines(close=False)

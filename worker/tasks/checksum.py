@@ -1,0 +1,30 @@
+"""Task `samplemill.checksum`: size and md5 of a local file, catalogued in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from db.models import File
+from worker.app import app
+from worker.errors import PermanentError
+from worker.tasks.runner import TargetContext, run_target
+
+
+@app.task(name="samplemill.checksum")
+def checksum(target_id: int) -> str:
+    return run_target(target_id, handle)
+
+
+def handle(ctx: TargetContext) -> None:
+    from worker.sources.local import md5_file
+
+    assert ctx.file is not None and ctx.file.path
+    path = Path(ctx.file.path)
+    if not path.is_file():
+        raise PermanentError(f"{path}: file is gone")
+    size = path.stat().st_size
+    md5 = md5_file(path)
+    with ctx.commit() as session:
+        row = session.get(File, ctx.file.id)
+        assert row is not None
+        row.size, row.md5 = size, md5

@@ -1,0 +1,24 @@
+"""Task `samplemill.layout`: t-SNE order (1-D) and map (2-D) of a subset, then its grid."""
+
+from __future__ import annotations
+
+from db.engine import session_scope
+from worker.app import app
+from worker.tasks.runner import TargetContext, run_target
+
+
+@app.task(name="samplemill.layout")
+def layout(target_id: int) -> str:
+    return run_target(target_id, handle)
+
+
+def handle(ctx: TargetContext) -> None:
+    from db.layouts import load_layout_inputs, store_layout
+    from worker.layout.plan import LayoutPlan, compute_layout
+
+    spec = next(s for s in ctx.spec.get("layout", []) if s["subset"] == ctx.key)
+    with session_scope(ctx.engine) as session:
+        inputs = load_layout_inputs(session, ctx.job_id, ctx.key, grid_sort=spec["grid_sort"])
+    result = compute_layout(inputs.vectors, LayoutPlan.from_spec(spec), rank=inputs.rank)
+    with ctx.commit() as session:
+        store_layout(session, inputs.subset_id, inputs.sample_ids, result, spec)

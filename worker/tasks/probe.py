@@ -1,0 +1,27 @@
+"""Task `samplemill.probe`: duration, audio and video tracks of one file."""
+
+from __future__ import annotations
+
+from db.models import File
+from worker.app import app
+from worker.errors import PermanentError
+from worker.tasks.runner import TargetContext, run_target
+
+
+@app.task(name="samplemill.probe")
+def probe(target_id: int) -> str:
+    return run_target(target_id, handle)
+
+
+def handle(ctx: TargetContext) -> None:
+    from worker.analysis.probe import probe_media
+
+    assert ctx.file is not None
+    if not ctx.file.path:
+        raise PermanentError(f"{ctx.file.key}: no local copy to probe")
+    result = probe_media(ctx.file.path, fast=bool(ctx.params.get("fast")))
+    with ctx.commit() as session:
+        row = session.get(File, ctx.file.id)
+        assert row is not None
+        for name, value in result.to_dict().items():
+            setattr(row, name, value)

@@ -1,0 +1,257 @@
+"""Run one target exactly-once-in-effect: claim it, beat while working, commit results with its
+status in one transaction, and record the attempt.
+
+Any delivery of a task can be a duplicate (Redis visibility timeout, a re-sent message, a
+killed worker's re-delivery). The claim lets only one run work on a target at a time; the
+run token guards the final commit, so a run that lost its lease can never overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psutil
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.engine import get_engine, session_scope
+from db.models import File, Job, Target, TargetStatus, TaskRun, utcnow
+from worker.errors import PermanentError
+from worker.settings import Settings, get_settings
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """host:pid of this process (recomputed after a fork)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(Exception):
+    """Another run took this target over; this run's results must not be written."""
+
+
+@dataclass
+class TargetContext:
+    """What a stage handler gets: the target, its job spec and file, and a way to commit."""
+
+    engine: Engine
+    settings: Settings
+    target_id: int
+    stage: str
+    key: str
+    job_id: int
+    spec: dict[str, Any]
+    file: File | None
+    attempt: int
+    run_token: str
+    committed: bool = field(default=False)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """This stage's table from the job spec (empty when absent)."""
+        value = self.spec.get(self.stage, {})
+        return value if isinstance(value, dict) else {}
+
+    @contextmanager
+    def commit(self) -> Iterator[Session]:
+        """A transaction that writes the results and marks the target done, or neither."""
+        with session_scope(self.engine) as session:
+            finished = session.execute(
+                update(Target)
+                .where(Target.id == self.target_id, Target.run_token == self.run_token)
+                .where(Target.status == TargetStatus.RUNNING)
+                .values(status=TargetStatus.DONE, finished_at=utcnow(), error=None)
+            )
+            if finished.rowcount != 1:
+                raise LeaseLost(f"target {self.target_id} was taken over by another run")
+            yield session
+            session.execute(
+                update(TaskRun)
+                .where(TaskRun.run_token == self.run_token)
+                .values(status=TargetStatus.DONE, finished_at=utcnow())
+            )
+        self.committed = True
+
+
+Handler = Callable[[TargetContext], None]
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when a run's worker process was on this host and no longer exists."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not psutil.pid_exists(int(pid)) or int(pid) == os.getpid()
+
+
+def claim(engine: Engine, target_id: int, settings: Settings) -> tuple[str, int] | None:
+    """Take the target for this run; None when it is done, failed or owned by a live run."""
+    token = str(uuid.uuid4())
+    me = worker_id()
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.lease_seconds)
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Target.status, Target.worker, Target.run_token).where(Target.id == target_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        status, owner, old_token = row
+        claimable = or_(
+            Target.status.in_([TargetStatus.PENDING, TargetStatus.QUEUED]),
+            and_(Target.status == TargetStatus.RUNNING, Target.heartbeat_at < stale),
+        )
+        if status == TargetStatus.RUNNING and _owner_is_dead(owner):
+            claimable = and_(Target.status == TargetStatus.RUNNING, Target.run_token == old_token)
+        result = session.execute(
+            update(Target)
+            .where(Target.id == target_id, claimable)
+            .values(
+                status=TargetStatus.RUNNING,
+                attempts=Target.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
+                worker=me,
+                run_token=token,
+                error=None,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        if status == TargetStatus.RUNNING and old_token:
+            session.execute(
+                update(TaskRun)
+                .where(TaskRun.run_token == old_token, TaskRun.status == TargetStatus.RUNNING)
+                .values(status="lost", finished_at=now, error=f"worker {owner} lost")
+            )
+        target = session.get(Target, target_id)
+        assert target is not None
+        session.add(
+            TaskRun(
+                target_id=target_id,
+                job_id=target.job_id,
+                stage=target.stage,
+                key=target.key,
+                attempt=target.attempts,
+                worker=me,
+                run_token=token,
+                status=TargetStatus.RUNNING,
+                started_at=now,
+            )
+        )
+        return token, target.attempts
+
+
+class Heartbeat:
+    """A daemon thread that keeps a running target's lease fresh."""
+
+    def __init__(self, engine: Engine, target_id: int, token: str, every: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(engine, target_id, token, every), daemon=True
+        )
+
+    def _beat(self, engine: Engine, target_id: int, token: str, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                with session_scope(engine) as session:
+                    session.execute(
+                        update(Target)
+                        .where(Target.id == target_id, Target.run_token == token)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # noqa: BLE001 - a missed beat is retried next time
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _record_failure(
+    engine: Engine, ctx: TargetContext, exc: BaseException, settings: Settings
+) -> str:
+    """Mark the attempt failed; the target goes back to pending or, at the end, to failed."""
+    permanent = isinstance(exc, PermanentError) or ctx.attempt >= settings.max_attempts
+    message = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(exc))
+    backoff = min(300.0, 2.0 ** (ctx.attempt - 1))
+    status = TargetStatus.FAILED if permanent else TargetStatus.PENDING
+    with session_scope(engine) as session:
+        session.execute(
+            update(Target)
+            .where(Target.id == ctx.target_id, Target.run_token == ctx.run_token)
+            .values(
+                status=status,
+                error=message,
+                finished_at=utcnow() if permanent else None,
+                queued_at=None,
+                not_before=None if permanent else utcnow() + timedelta(seconds=backoff),
+            )
+        )
+        session.execute(
+            update(TaskRun)
+            .where(TaskRun.run_token == ctx.run_token)
+            .values(status=TargetStatus.FAILED, finished_at=utcnow(), error=message, traceback=tb)
+        )
+    return status
+
+
+def run_target(target_id: int, handler: Handler) -> str:
+    """Claim the target, run `handler` on it and record the outcome; returns the final status.
+
+    Returns "skipped-duplicate" when the target is done or another live run owns it.
+    """
+    settings = get_settings()
+    engine = get_engine(settings.resolved_catalog_url)
+    claimed = claim(engine, target_id, settings)
+    if claimed is None:
+        return "skipped-duplicate"
+    token, attempt = claimed
+    with session_scope(engine) as session:
+        target = session.get(Target, target_id)
+        assert target is not None
+        job = session.get(Job, target.job_id)
+        assert job is not None
+        file = session.get(File, target.file_id) if target.file_id is not None else None
+        if file is not None:
+            session.expunge(file)
+        ctx = TargetContext(
+            engine=engine,
+            settings=settings,
+            target_id=target_id,
+            stage=target.stage,
+            key=target.key,
+            job_id=target.job_id,
+            spec=dict(job.spec),
+            file=file,
+            attempt=attempt,
+            run_token=token,
+        )
+    with Heartbeat(engine, target_id, token, settings.heartbeat_seconds):
+        try:
+            handler(ctx)
+            if not ctx.committed:
+                with ctx.commit():
+                    pass
+        except LeaseLost:
+            return "lease-lost"
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the target
+            return _record_failure(engine, ctx, exc, settings)
+    return TargetStatus.DONE
