@@ -82,11 +82,13 @@ def materialise_file_targets(
         finished if finished is not None else literal(None),
     ).where(and_(*conditions))
     result = session.execute(
-        insert(Target).from_select(
+        insert(Target)
+        .from_select(
             ["job_id", "stage", "key", "file_id", "status", "attempts", "finished_at"], source
         )
+        .returning(Target.id)
     )
-    return int(result.rowcount or 0)
+    return len(result.all())  # rowcount is -1 for INSERT ... SELECT on psycopg
 
 
 def open_count(session: Session, job_id: int, stage: str) -> int:

@@ -16,7 +16,7 @@ from rich.table import Table
 from worker.errors import SamplemillError
 from worker.settings import get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

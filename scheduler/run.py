@@ -145,6 +145,8 @@ def run_job(
     console = console or Console()
     engine = get_engine(settings.resolved_catalog_url)
     job_id = prepare_job(engine, job_file, console)
+    if job_progress(engine, job_id).status != JobStatus.ACTIVE:
+        return _outcome(engine, job_id, interrupted=False)
     embedded = settings.broker_url == EMBEDDED
     broker = EmbeddedBroker(settings.broker_socket, settings.data_dir / "logs" / "broker.log")
     workers: LocalWorkers | None = None
@@ -187,6 +189,10 @@ def run_job(
                 workers.stop()
             if embedded:
                 broker.stop()
-    progress = job_progress(engine, job_id)
-    interrupted = stop.is_set() and progress.status == JobStatus.ACTIVE
-    return RunOutcome(job_id, progress.status, job_failures(engine, job_id), interrupted)
+    interrupted = stop.is_set() and job_progress(engine, job_id).status == JobStatus.ACTIVE
+    return _outcome(engine, job_id, interrupted=interrupted)
+
+
+def _outcome(engine: Engine, job_id: int, *, interrupted: bool) -> RunOutcome:
+    status = job_progress(engine, job_id).status
+    return RunOutcome(job_id, status, job_failures(engine, job_id), interrupted)

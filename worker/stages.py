@@ -96,14 +96,12 @@ def stage_modules() -> list[str]:
     return [*BUILTIN_STAGE_MODULES, *get_settings().extra_stages]
 
 
-_loaded = False
+_loaded: set[str] = set()
 
 
 def load_stage_modules() -> None:
-    """Import every stage module once, so their `register()` calls run."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
+    """Import every stage module not yet imported, so their `register()` calls run."""
     for module in stage_modules():
-        importlib.import_module(module)
+        if module not in _loaded:
+            _loaded.add(module)
+            importlib.import_module(module)

@@ -110,7 +110,8 @@ def build_query(
     stmt = ordered(sq, keys, base_names, [p.name for p in payload])
     if limit is not None:
         stmt = stmt.limit(limit)
-    return [s.name for s in specs], stmt
+    typed = [n.strip() for n in columns] if columns else DEFAULT_COLUMNS[scope]
+    return typed, stmt
 
 
 def run_query(session: Session, scope: str, **kwargs: Any) -> QueryResult:

@@ -1,0 +1,325 @@
+"""CLI: `query` the catalog, `stats` with plots, `subset` create/list/show."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from worker.errors import SamplemillError
+
+SCOPES = ("samples", "files", "items")
+TABLE_ROWS = 200  # a table without --limit shows this many rows
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    """A catalog session; samplemill errors become click usage errors (exit 2)."""
+    from db.engine import session_scope
+    from scheduler.context import catalog_engine
+
+    try:
+        with session_scope(catalog_engine()) as session:
+            yield session
+    except SamplemillError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _split(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+@contextmanager
+def _output(out: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
+    if out is None:
+        yield sys.stdout
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb" if binary else "w", newline="" if not binary else None) as fh:
+        yield fh
+
+
+def _json_value(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _write_table(columns: list[str], rows: Iterator[tuple], fh: IO[str], cap: int | None) -> None:
+    table = Table(*columns)
+    more = False
+    for shown, row in enumerate(rows):
+        if cap is not None and shown >= cap:
+            more = True
+            break
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console = Console(file=fh, width=200 if fh is not sys.stdout or not fh.isatty() else None)
+    console.print(table)
+    if more:
+        console.print(f"(first {cap} rows; use --limit or another --format for more)")
+
+
+def _write_parquet(columns: list[str], rows: Iterator[tuple], path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    count = 0
+    batch: list[tuple] = []
+
+    def flush() -> None:
+        nonlocal writer
+        data = {c: [r[i] for r in batch] for i, c in enumerate(columns)}
+        table = pa.table(data)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table.cast(writer.schema))
+
+    for row in rows:
+        batch.append(row)
+        count += 1
+        if len(batch) >= 50_000:
+            flush()
+            batch = []
+    if batch or writer is None:
+        flush()
+    assert writer is not None
+    writer.close()
+    return count
+
+
+@click.command("query")
+@click.argument("scope", type=click.Choice(SCOPES))
+@click.option("--job", "job_id", type=int, help="Only this job (default: every job).")
+@click.option("--where", default="", help="Filter, e.g. 'samples>500&medianPower>0.5'.")
+@click.option("--sort", default="", help="Sort stages, e.g. 'power=desc=0.75&clarity=desc'.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many rows.")
+@click.option("--columns", default="", help="Comma-separated names (file./item. allowed).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table"
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+def query(
+    scope: str,
+    job_id: int | None,
+    where: str,
+    sort: str,
+    limit: int | None,
+    columns: str,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """List SCOPE (samples, files or items) rows that pass --where, sorted and limited."""
+    from db.query import run_query
+
+    if fmt == "parquet" and out is None:
+        raise click.UsageError("--format parquet needs --out FILE")
+    with _session() as session:
+        result = run_query(session, scope, job_id=job_id, where=where, sort=sort, limit=limit,
+                           columns=_split(columns) or None)  # fmt: skip
+        if fmt == "parquet":
+            assert out is not None
+            out.parent.mkdir(parents=True, exist_ok=True)
+            n = _write_parquet(result.columns, result.rows, out)
+            click.echo(f"{n} rows written to {out}", err=True)
+            return
+        with _output(out) as fh:
+            if fmt == "table":
+                _write_table(result.columns, result.rows, fh, None if limit else TABLE_ROWS)
+            elif fmt == "csv":
+                writer = csv.writer(fh)
+                writer.writerow(result.columns)
+                writer.writerows(result.rows)
+            else:
+                fh.write("[")
+                for i, row in enumerate(result.rows):
+                    obj = {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+                    fh.write(("," if i else "") + "\n" + json.dumps(obj))
+                fh.write("\n]\n")
+
+
+def _stats_dir(out: Path | None, job_id: int | None) -> Path:
+    if out is not None:
+        return out
+    from worker.settings import get_settings
+
+    return get_settings().data_dir / "stats" / (f"job-{job_id}" if job_id else "all")
+
+
+@click.group("stats")
+def stats() -> None:
+    """Totals, histograms and scatter plots of the catalog."""
+
+
+@stats.command("totals")
+@click.option("--job", "job_id", type=int, help="Only this job (default: every job).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats_totals(job_id: int | None, as_json: bool) -> None:
+    """Counts of items, files, files with audio / samples, hours, samples, targets per stage."""
+    from dataclasses import asdict
+
+    from db.stats import totals
+
+    with _session() as session:
+        t = totals(session, job_id)
+    if as_json:
+        click.echo(json.dumps(asdict(t), indent=2))
+        return
+    table = Table("total", "value")
+    for key in ("items", "files", "files_with_audio", "files_with_samples", "samples", "subsets"):
+        table.add_row(key.replace("_", " "), f"{getattr(t, key):,}")
+    table.add_row("duration (h)", f"{t.duration_hours:,.2f}")
+    for stage, counts in sorted(t.stages.items()):
+        table.add_row(f"stage {stage}", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    Console().print(table)
+
+
+def _with_session(fn: Callable[..., Any]) -> Any:
+    with _session() as session:
+        return fn(session)
+
+
+@stats.command("hist")
+@click.option("--job", "job_id", type=int, help="Only this job (default: every job).")
+@click.option("--of", "scope", type=click.Choice(["files", "samples"]), default="files")
+@click.option("--where", default="", help="Only rows passing this filter.")
+@click.option("--props", default="", help="Comma-separated properties (default: the usual).")
+@click.option("--bins", type=click.IntRange(min=1), default=50)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="PNG folder.")
+def stats_hist(
+    job_id: int | None, scope: str, where: str, props: str, bins: int, out: Path | None
+) -> None:
+    """Histograms (PNG) of files' or samples' properties, with a one-line summary each."""
+    from db.stats import FILE_PROPS, SAMPLE_PROPS, histogram
+    from scheduler.plots import save_histogram
+
+    names = _split(props) or list(FILE_PROPS if scope == "files" else SAMPLE_PROPS)
+    folder = _stats_dir(out, job_id)
+    hists = _with_session(
+        lambda s: [histogram(s, scope, p, job_id=job_id, where=where, bins=bins) for p in names]
+    )
+    for h in hists:
+        path = save_histogram(h, folder / f"hist-{scope}-{h.prop}.png")
+        peak = int(h.counts.argmax())
+        click.echo(
+            f"{h.prop}: {h.values} values ({h.empty} empty), range "
+            f"{h.edges[0]:.4g}..{h.edges[-1]:.4g}, fullest bin {h.edges[peak]:.4g}.."
+            f"{h.edges[peak + 1]:.4g} ({h.counts[peak]}) -> {path}"
+        )
+
+
+@stats.command("scatter")
+@click.option("--job", "job_id", type=int, help="Only this job (default: every job).")
+@click.option("--of", "scope", type=click.Choice(["files", "samples"]), default="files")
+@click.option("--where", default="", help="Only rows passing this filter.")
+@click.option("--props", required=True, help="Two properties: x,y.")
+@click.option("--max-points", type=click.IntRange(min=1), default=200_000)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="PNG folder.")
+def stats_scatter(
+    job_id: int | None, scope: str, where: str, props: str, max_points: int, out: Path | None
+) -> None:
+    """A scatter plot (PNG) of two properties of files or samples."""
+    import numpy as np
+
+    from db.stats import scatter_points
+    from scheduler.plots import save_scatter
+
+    names = _split(props)
+    if len(names) != 2:
+        raise click.UsageError("--props takes exactly two properties, e.g. medianHz,medianPower")
+    x, y = names
+    xs, ys = _with_session(
+        lambda s: scatter_points(s, scope, x, y, job_id=job_id, where=where, max_points=max_points)
+    )
+    path = save_scatter(xs, ys, x, y, _stats_dir(out, job_id) / f"scatter-{scope}-{x}-{y}.png")
+    corr = float(np.corrcoef(xs, ys)[0, 1]) if len(xs) > 1 else float("nan")
+    click.echo(f"{len(xs)} points, correlation {corr:.3f} -> {path}")
+
+
+@click.group("subset")
+def subset() -> None:
+    """Create, list and show stored subsets of samples."""
+
+
+@subset.command("create")
+@click.option("--job", "job_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--filter", "file_filter", default="samples>0", show_default=True)
+@click.option("--ffilter", default="", help="Sample filter.")
+@click.option("--fsort", default="", help="Sort stages, e.g. 'power=desc=0.75&clarity=desc'.")
+@click.option("--flim", type=click.IntRange(min=1), help="Per-file limit (default lim÷files).")
+@click.option("--lim", type=click.IntRange(min=1), help="Total limit.")
+@click.option("--shuffle", is_flag=True, help="Shuffle the members (seeded).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def subset_create(
+    job_id: int,
+    name: str,
+    file_filter: str,
+    ffilter: str,
+    fsort: str,
+    flim: int | None,
+    lim: int | None,
+    shuffle: bool,
+    seed: int,
+) -> None:
+    """Select and store (or replace) the subset NAME of a job."""
+    from db.subsets import SubsetSpec, create_subset
+
+    spec = SubsetSpec(name, file_filter, ffilter, fsort, flim, lim, shuffle, seed)
+    with _session() as session:
+        s = create_subset(session, job_id, spec)
+        count, digest = s.members_count, s.members_digest
+    click.echo(f"subset {name!r} of job {job_id}: {count} samples (digest {digest[:12]})")
+
+
+@subset.command("list")
+@click.option("--job", "job_id", type=int, help="Only this job.")
+def subset_list(job_id: int | None) -> None:
+    """Stored subsets with their sizes and specs."""
+    from db.subsets import list_subsets
+
+    table = Table("job", "name", "samples", "digest", "spec")
+    with _session() as session:
+        for s in list_subsets(session, job_id):
+            spec = {k: v for k, v in s.spec.items() if k != "name" and v not in (None, "", False)}
+            table.add_row(str(s.job_id), s.name, str(s.members_count),
+                          (s.members_digest or "")[:12], json.dumps(spec))  # fmt: skip
+    Console(width=200).print(table)
+
+
+@subset.command("show")
+@click.option("--job", "job_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with every sample id.")
+def subset_show(job_id: int, name: str, limit: int, as_json: bool) -> None:
+    """A subset's spec, size, digest and first members."""
+    from db.query import run_query
+    from db.subsets import load_subset
+
+    with _session() as session:
+        loaded = load_subset(session, job_id, name)
+        s = loaded.subset
+        if as_json:
+            data = {"job": s.job_id, "name": s.name, "spec": s.spec, "count": s.members_count,
+                    "digest": s.members_digest, "sample_ids": loaded.sample_ids}  # fmt: skip
+            click.echo(json.dumps(data, indent=2))
+            return
+        click.echo(f"subset {s.name!r} of job {s.job_id}: {s.members_count} samples, "
+                   f"digest {s.members_digest}")  # fmt: skip
+        click.echo(f"spec: {json.dumps(s.spec)}")
+        first = loaded.sample_ids[:limit]
+        if not first:
+            return
+        ids = "|".join(f"id={i}" for i in first)
+        cols = ["id", "file.filename", "start", "dur", "power", "hz", "note", "clarity"]
+        result = run_query(session, "samples", where=ids, columns=cols)
+        rows = {r[0]: r for r in result.rows}
+        _write_table(["#", *cols], iter((i, *rows[sid]) for i, sid in enumerate(first)),
+                     sys.stdout, None)  # fmt: skip
