@@ -117,7 +117,9 @@ def status(job: int | None, as_json: bool) -> None:
                     "skipped", "rate/s", "ETA"):
             table.add_column(col, justify="left" if col == "stage" else "right")
         for s in j.stages:
-            eta = f"{int(s.eta_seconds // 60)}:{int(s.eta_seconds % 60):02d}" if s.eta_seconds else "-"
+            eta = "-"
+            if s.eta_seconds:
+                eta = f"{int(s.eta_seconds // 60)}:{int(s.eta_seconds % 60):02d}"
             table.add_row(s.stage, *(str(v) for v in (s.total, s.pending, s.queued, s.running,
                           s.done, s.failed, s.skipped)), f"{s.rate:.1f}", eta)
         console.print(table)
@@ -230,7 +232,8 @@ def _register_optional() -> None:
 
     for module, names in (
         ("scheduler.commands.query", ("query", "stats", "subset")),
-        ("scheduler.commands.media", ("analyze", "sort_audio", "verify")),
+        ("scheduler.commands.media", ("analyze", "sort_audio", "demo_media")),
+        ("scheduler.commands.verify", ("verify",)),
     ):
         try:
             mod = importlib.import_module(module)

@@ -9,6 +9,7 @@ exercises exactly the code paths of a deployment (visibility timeout, acks, requ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -148,8 +149,6 @@ class LocalWorkers:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         else:
-            try:  # children of a dead main process
+            with contextlib.suppress(ProcessLookupError):  # children of a dead main process
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process = None

@@ -99,7 +99,7 @@ class SchedulerThread:
     def _run(self, scheduler: Scheduler, job_id: int) -> None:
         try:
             scheduler.run_forever(job_ids=[job_id], until_done=True, stop=self.stop_flag.is_set)
-        except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
+        except BaseException as exc:  # surfaced by stop()
             self.errors.append(exc)
 
     def start(self) -> SchedulerThread:

@@ -14,11 +14,14 @@ def layout(target_id: int) -> str:
 
 def handle(ctx: TargetContext) -> None:
     from db.layouts import load_layout_inputs, store_layout
-    from worker.layout.plan import LayoutPlan, compute_layout
+    from worker.layout.subset_layout import LayoutPlan, compute_layout
 
     spec = next(s for s in ctx.spec.get("layout", []) if s["subset"] == ctx.key)
     with session_scope(ctx.engine) as session:
-        inputs = load_layout_inputs(session, ctx.job_id, ctx.key, grid_sort=spec["grid_sort"])
-    result = compute_layout(inputs.vectors, LayoutPlan.from_spec(spec), rank=inputs.rank)
+        inputs = load_layout_inputs(session, ctx.job_id, ctx.key,
+                                    cache_dir=ctx.settings.data_dir / "cache" / "vectors")
+    result = compute_layout(inputs.vectors, inputs.features, LayoutPlan.from_spec(spec))
     with ctx.commit() as session:
-        store_layout(session, inputs.subset_id, inputs.sample_ids, result, spec)
+        store_layout(session, inputs.subset_id, inputs.sample_ids, tsne=result.tsne,
+                     xy=result.xy, cells=result.cells,
+                     info={**result.info, "digest": inputs.digest, "params": spec})

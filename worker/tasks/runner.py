@@ -172,7 +172,7 @@ class Heartbeat:
                         .where(Target.id == target_id, Target.run_token == token)
                         .values(heartbeat_at=utcnow())
                     )
-            except Exception:  # noqa: BLE001 - a missed beat is retried next time
+            except Exception:
                 continue
 
     def __enter__(self) -> Heartbeat:
@@ -252,6 +252,6 @@ def run_target(target_id: int, handler: Handler) -> str:
                     pass
         except LeaseLost:
             return "lease-lost"
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the target
+        except Exception as exc:
             return _record_failure(engine, ctx, exc, settings)
     return TargetStatus.DONE

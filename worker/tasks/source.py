@@ -2,37 +2,63 @@
 
 from __future__ import annotations
 
+import logging
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from db.engine import session_scope
-from db.sources import upsert_local, upsert_scraped
+from db.sources import UpsertCounts, upsert_local, upsert_scraped
 from worker.app import app
-from worker.errors import ConfigError
+from worker.errors import ConfigError, DownloadError, PermanentError
 from worker.tasks.runner import TargetContext, run_target
 
-PAGE = 200
+log = logging.getLogger(__name__)
+
+PAGE = 200  # items upserted (and committed) together
 
 
 @app.task(name="samplemill.source")
 def source(target_id: int) -> str:
+    """Run the source target `target_id`."""
     return run_target(target_id, handle)
 
 
 def handle(ctx: TargetContext) -> None:
+    """Catalogue the job's source: a local folder in one transaction, archive.org page by page."""
     spec = ctx.spec["source"]
     if spec["kind"] == "local":
-        from worker.sources.local import list_local
-
-        files = list(list_local(Path(spec["folder"]), spec["patterns"]))
-        with ctx.commit() as session:
-            upsert_local(session, ctx.job_id, files)
-        return
-    if spec["kind"] != "internet_archive":
+        handle_local(ctx, spec)
+    elif spec["kind"] == "internet_archive":
+        handle_internet_archive(ctx, spec)
+    else:
         raise ConfigError(f"unknown source kind {spec['kind']!r}")
+
+
+def handle_local(ctx: TargetContext, spec: dict[str, Any]) -> None:
+    """List the folder and upsert its files together with the target's completion."""
+    from worker.sources.local import list_local
+
+    files = list(list_local(Path(spec["folder"]), spec["patterns"]))
+    with ctx.commit() as session:
+        counts = upsert_local(session, ctx.job_id, files)
+    log.info("job %s: local source %s: %s", ctx.job_id, spec["folder"], counts)
+
+
+def ia_endpoint(spec: dict[str, Any], default: str) -> str | None:
+    """The job's endpoint, else the SAMPLEMILL_IA_ENDPOINT setting, else None (archive.org)."""
+    return spec.get("endpoint") or default or None
+
+
+def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
+    """Scrape the query and upsert items and their chosen files, committing each page.
+
+    Upserts are idempotent, so a crash or retry mid-scrape loses nothing and duplicates
+    nothing: the next run walks the query again, adding new items and updating changed ones.
+    """
     from worker.sources.internet_archive import DEFAULT_FIELDS, download_url, scrape
 
-    endpoint = spec.get("endpoint") or ctx.settings.ia_endpoint or None
+    endpoint = ia_endpoint(spec, ctx.settings.ia_endpoint)
     items = scrape(
         spec["query"],
         endpoint=endpoint,
@@ -43,9 +69,23 @@ def handle(ctx: TargetContext) -> None:
         limit=spec.get("limit"),
         timeout=ctx.settings.http_timeout,
     )
-    # Commit page by page: upserts are idempotent, so a crash mid-scrape loses nothing.
-    while page := list(islice(items, PAGE)):
-        with session_scope(ctx.engine) as session:
-            upsert_scraped(
-                session, ctx.job_id, page, url_for=lambda i, n: download_url(endpoint, i, n)
-            )
+    total = UpsertCounts()
+    try:
+        while page := list(islice(items, PAGE)):
+            with session_scope(ctx.engine) as session:
+                total.add(
+                    upsert_scraped(
+                        session,
+                        ctx.job_id,
+                        page,
+                        url_for=lambda ident, name: download_url(endpoint, ident, name),
+                    )
+                )
+            log.info("job %s: scraped %d items so far", ctx.job_id, total.items_new)
+    except ConfigError as exc:  # e.g. a malformed endpoint: retrying cannot help
+        raise PermanentError(str(exc)) from exc
+    except DownloadError as exc:
+        if exc.permanent:
+            raise PermanentError(str(exc)) from exc
+        raise
+    log.info("job %s: archive.org source %r: %s", ctx.job_id, spec["query"], total)

@@ -1,0 +1,96 @@
+"""Commands that work on single media files without a job: analyze, sort-audio, demo-media."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+SAMPLE_COLUMNS = ("start", "dur", "power", "hz", "note", "octave", "midi", "clarity")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _analysis_options(func: Any) -> Any:
+    """The [analyze] knobs as command-line options."""
+    options = [
+        click.option("--method", type=click.Choice(["onset", "silence"]), default="onset",
+                     show_default=True),
+        click.option("--min-ms", type=float, default=80.0, show_default=True),
+        click.option("--max-ms", type=float, default=1000.0, show_default=True),
+        click.option("--delta", type=float, default=0.07, show_default=True),
+        click.option("--samples", "max_samples", type=int, default=-1,
+                     help="Most samples kept (-1: all)."),
+        click.option("--filter", "where", default="", help="Keep samples matching EXPR."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _analyse(path: Path, method: str, min_ms: float, max_ms: float, delta: float,
+             max_samples: int, where: str):  # type: ignore[no-untyped-def]
+    from worker.analysis import AnalysisParams, analyze_file, probe_media
+    from worker.errors import SamplemillError
+
+    probe = probe_media(path)
+    if not probe.has_audio:
+        raise SamplemillError(f"{path}: no audio track")
+    params = AnalysisParams(method=method, min_ms=min_ms, max_ms=max_ms, delta=delta,
+                            max_samples=max_samples)
+    table = analyze_file(path, params)
+    if where and len(table):
+        from worker.tasks.analyze import keep_mask
+
+        table = table.select(keep_mask(table.rows(), where))
+    return probe, table
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_analysis_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+def analyze(file: Path, fmt: str, **knobs: Any) -> None:
+    """Probe FILE and cut its audio into samples with features; print them."""
+    from worker.analysis import file_stats
+
+    probe, table = _analyse(file, **knobs)
+    rows = [{k: r[k] for k in SAMPLE_COLUMNS} for r in table.rows()]
+    if fmt == "json":
+        click.echo(json.dumps({"file": str(file), "probe": probe.to_dict(),
+                               "stats": file_stats(table), "samples": rows}, default=float))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=SAMPLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    console = Console()
+    stats = file_stats(table)
+    console.print(f"{file}: {probe.duration:.1f} s, {len(rows)} samples, "
+                  + ", ".join(f"{k} {_fmt(v)}" for k, v in stats.items() if k != "n_samples"))
+    out = Table(*SAMPLE_COLUMNS)
+    for r in rows:
+        out.add_row(*(_fmt(r[k]) for k in SAMPLE_COLUMNS))
+    console.print(out)
+
+
+@click.command("demo-media")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--films", default=10, show_default=True)
+@click.option("--seconds", default=20.0, show_default=True)
+def demo_media(folder: Path, films: int, seconds: float) -> None:
+    """Write a small offline collection of generated films into FOLDER (kept if present)."""
+    from scheduler.demo import make_demo_collection
+
+    paths = make_demo_collection(folder, films=films, seconds=seconds)
+    click.echo(f"{len(paths)} films in {folder}")
