@@ -13,12 +13,16 @@ SR = 22050
 
 
 def write_mp4(path: Path, audio: np.ndarray, sr: int = SR, *, fps: int = 12,
-              size: tuple[int, int] = (96, 64), video: bool = True) -> Path:
-    """Encode mono float audio (and a simple animated picture) into an mp4 file."""
+              size: tuple[int, int] = (96, 64), video: bool = True,
+              with_audio: bool = True) -> Path:
+    """Encode mono float audio (and a simple animated picture) into an mp4 file.
+
+    With `with_audio=False` only the picture is written (its length taken from `audio`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     with av.open(str(path), "w") as out:
-        astream = out.add_stream("aac", rate=sr, layout="mono")
+        astream = out.add_stream("aac", rate=sr, layout="mono") if with_audio else None
         vstream = None
         if video:
             codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
@@ -26,7 +30,7 @@ def write_mp4(path: Path, audio: np.ndarray, sr: int = SR, *, fps: int = 12,
             vstream.width, vstream.height = size
             vstream.pix_fmt = "yuv420p"
         hop = 1024
-        for start in range(0, len(audio), hop):
+        for start in range(0, len(audio) if astream is not None else 0, hop):
             frame = av.AudioFrame.from_ndarray(audio[None, start:start + hop], format="flt",
                                                layout="mono")
             frame.sample_rate = sr
@@ -34,8 +38,9 @@ def write_mp4(path: Path, audio: np.ndarray, sr: int = SR, *, fps: int = 12,
             frame.time_base = Fraction(1, sr)
             for packet in astream.encode(frame):
                 out.mux(packet)
-        for packet in astream.encode(None):
-            out.mux(packet)
+        if astream is not None:
+            for packet in astream.encode(None):
+                out.mux(packet)
         if vstream is not None:
             n_frames = max(1, int(len(audio) / sr * fps))
             width, height = size
