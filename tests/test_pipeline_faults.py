@@ -167,3 +167,24 @@ def test_scheduler_restart_mid_job(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         cluster.close()
     assert job_status(catalog(settings), job_id) == JobStatus.DONE
     assert_exactly_once(catalog(settings), job_id, files=files, samples_per_file=2)
+
+
+def test_long_tasks_survive_the_visibility_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks outlive a 2 s visibility timeout, so Redis re-delivers them while they still run;
+    the duplicate finds a live lease and steps aside: one run per target, nothing doubled."""
+    settings = configure(monkeypatch, tmp_path, visibility_timeout=2, lease_seconds=30)
+    files = 4
+    job_id = submit_file(catalog(settings), write_job(
+        tmp_path, make_folder(tmp_path, files), samples_per_file=2, sleep_s=5.0))
+    cluster = Cluster(settings)
+    try:
+        cluster.start_scheduler(job_id)
+        wait_for(lambda: job_status(catalog(settings), job_id) != JobStatus.ACTIVE, 120,
+                 "the job to finish")
+    finally:
+        cluster.close()
+    log = (settings.data_dir / "worker.log").read_text()
+    assert "'skipped-duplicate'" in log, "Redis never re-delivered: the test proved nothing"
+    assert_exactly_once(catalog(settings), job_id, files=files, samples_per_file=2)

@@ -12,8 +12,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-from worker.settings import get_settings
 from worker.pipeline import TASK_MODULES
+from worker.settings import get_settings
 from worker.stages import Stage, all_stages
 
 
@@ -38,6 +38,16 @@ class TimeLimitsByQueue:
         return {"time_limit": hard, "soft_time_limit": max(1, hard - 30)}
 
 
+def transport_options(visibility_timeout: int) -> dict[str, int]:
+    """Redis transport options: kombu sweeps for expired unacked messages only every
+    interval x throttle seconds (100 s by default), so a short timeout needs a faster sweep."""
+    return {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, visibility_timeout // 10)),
+        "unacked_restore_throttle": 1 if visibility_timeout < 600 else 10,
+    }
+
+
 def create_app() -> Celery:
     """Build the Celery app from the settings."""
     settings = get_settings()
@@ -55,7 +65,7 @@ def create_app() -> Celery:
         task_annotations=(TimeLimitsByQueue(),),
         task_serializer="json",
         accept_content=["json"],
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options=transport_options(settings.visibility_timeout),
         broker_connection_retry_on_startup=True,
         worker_max_memory_per_child=settings.max_memory_per_child_mb * 1024,
         worker_send_task_events=True,
