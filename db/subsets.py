@@ -10,16 +10,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
 from db.models import File, Sample, Subset, SubsetMember
 from db.query.compile import compile_filter, join_tables
 from db.query.parser import parse_sort
-from db.query.ranking import apply_stages, key_columns, limit_per, ordered
+from db.query.ranking import apply_stages, key_columns, limit_per, ordered, tune_for_ranking
 from worker.errors import QueryError
 
-BASE = ("_b0", "_b1", "_b2")  # file id, start time, sample id: the order before any sort
+BASE = ("_b0", "_b1", "_id")  # file id, start time, sample id: the order before any sort
 _CHUNK = 10_000
 
 
@@ -94,13 +94,22 @@ def per_file_limit(spec: SubsetSpec, files: int) -> int | None:
     return max(1, math.ceil(spec.lim / files))
 
 
-def subset_query(session: Session, job_id: int, spec: SubsetSpec):  # type: ignore[no-untyped-def]
-    """The SELECT of the subset's sample ids in order (before any shuffle)."""
+def subset_query(  # type: ignore[no-untyped-def]
+    session: Session, job_id: int, spec: SubsetSpec, *, lateral: bool | None = None
+):
+    """The SELECT of the subset's sample ids in order (before any shuffle).
+
+    Per-file ranking runs as a LATERAL subquery per passing file (PostgreSQL: small in-memory
+    sorts over an index scan) or as window functions partitioned by file (SQLite, or
+    `lateral=False`); both give the same members.
+    """
     spec.check()
     keys = parse_sort(spec.fsort, "samples")
     flim = per_file_limit(spec, passing_files(session, job_id, spec.filter))
+    if lateral is None:
+        lateral = session.get_bind().dialect.name == "postgresql"
     ffilt = compile_filter(spec.filter, "files")
-    file_ids = join_tables(select(File.id), "files", ffilt.tables).where(
+    passing = join_tables(select(File.id.label("fid")), "files", ffilt.tables).where(
         File.job_id == job_id, ffilt.where
     )
     sfilt = compile_filter(spec.ffilter, "samples")
@@ -110,23 +119,32 @@ def subset_query(session: Session, job_id: int, spec: SubsetSpec):  # type: igno
         Sample.id.label("_id"),
         Sample.file_id.label("_b0"),
         Sample.start.label("_b1"),
-        Sample.id.label("_b2"),
         *key_columns(keys, Sample.id),
     ).select_from(Sample)
-    inner = join_tables(inner, "samples", tables).where(
-        Sample.job_id == job_id, Sample.file_id.in_(file_ids.scalar_subquery()), sfilt.where
-    )
-    per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
-    if flim is not None:
-        per_file = limit_per(per_file, keys, BASE, "_b0", flim)
-    union = apply_stages(select(*per_file.c), keys, BASE, target=spec.lim)
+    inner = join_tables(inner, "samples", tables).where(sfilt.where)
+    if lateral:
+        files = passing.subquery("passing")
+        inner = inner.where(Sample.file_id == files.c.fid).correlate(files)
+        ranked = apply_stages(inner, keys, BASE, target=flim)
+        per_stmt = ordered(ranked, keys, BASE, [c.name for c in ranked.c])
+        per = (per_stmt.limit(flim) if flim is not None else per_stmt).lateral("per_file")
+        union_in = select(*per.c).select_from(files.join(per, true()))
+    else:
+        inner = inner.where(Sample.job_id == job_id, Sample.file_id.in_(passing.scalar_subquery()))
+        per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
+        if flim is not None:
+            per_file = limit_per(per_file, keys, BASE, "_b0", flim)
+        union_in = select(*per_file.c)
+    union = apply_stages(union_in, keys, BASE, target=spec.lim)
     stmt = ordered(union, keys, BASE, ["_id"])
     return stmt.limit(spec.lim) if spec.lim is not None else stmt
 
 
 def select_subset(session: Session, job_id: int, spec: SubsetSpec) -> list[int]:
     """The subset's sample ids in order: deterministic for a catalog and a spec."""
-    ids = list(session.scalars(subset_query(session, job_id, spec)))
+    stmt = subset_query(session, job_id, spec)
+    tune_for_ranking(session)
+    ids = list(session.scalars(stmt))
     if spec.shuffle:
         random.Random(spec.seed).shuffle(ids)
     return ids

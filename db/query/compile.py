@@ -7,7 +7,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    func,
+    literal,
+    not_,
+    or_,
+    true,
+)
 
 from db.models import File, Item, Sample
 from db.query.columns import ColumnSpec, check_scope, row_key
@@ -58,9 +71,20 @@ def _condition_sql(c: Condition) -> ColumnElement[bool]:
         contains = col.icontains(str(c.value), autoescape=True)
         return contains if c.op == "~=" else or_(col.is_(None), not_(contains))
     left = func.lower(col) if text else col
-    right = func.lower(literal(c.value)) if text else literal(c.value)
+    right = func.lower(literal(c.value, String())) if text else _typed(c)
     clause = _CMP[c.op](left, right)
     return or_(col.is_(None), clause) if c.op == "!=" else clause
+
+
+def _typed(c: Condition) -> ColumnElement[Any]:
+    """The value bound with a type that keeps the column's index usable (no numeric casts)."""
+    col_type = c.column.column.type
+    if c.column.kind == "bool":
+        return literal(bool(c.value), Boolean())
+    value = float(c.value)  # type: ignore[arg-type]
+    if isinstance(col_type, Integer) and value.is_integer():
+        return literal(int(value), col_type)
+    return literal(value, Float())
 
 
 def _node_sql(node: Node) -> ColumnElement[bool]:

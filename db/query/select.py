@@ -14,7 +14,7 @@ from db.query.columns import MODELS, ColumnSpec, check_scope, resolve, valid_nam
 from db.query.compile import compile_filter, join_tables
 from db.query.errors import ExpressionError
 from db.query.parser import parse_sort
-from db.query.ranking import apply_stages, key_columns, ordered
+from db.query.ranking import apply_stages, key_columns, ordered, tune_for_ranking
 
 DEFAULT_COLUMNS = {
     "samples": [
@@ -117,5 +117,7 @@ def build_query(
 def run_query(session: Session, scope: str, **kwargs: Any) -> QueryResult:
     """Run `build_query(scope, **kwargs)`, streaming rows."""
     names, stmt = build_query(scope, **kwargs)
+    if kwargs.get("sort"):
+        tune_for_ranking(session)
     result = session.execute(stmt.execution_options(yield_per=5000))
     return QueryResult(names, (tuple(row) for row in result))

@@ -1,0 +1,312 @@
+"""Benchmark: bulk sample inserts and subset queries on large synthetic catalogs.
+
+    python -m bench.catalog --sqlite-samples 1000000 --pg-samples 10000000 --files 200000
+
+SQLite gets `--sqlite-samples` samples over (samples ÷ 50) files; PostgreSQL gets
+`--pg-samples` over `--files` files in a dedicated database (samplemill_bench, dropped at the
+end unless --keep). Baselines in the same run: ORM `add_all` inserts, and a naive Python-side
+subset on a small job of the same catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from db.bulk import make_batch, replace_many
+from db.engine import create_catalog_engine, session_scope
+from db.migrate import upgrade
+from db.models import File, Job, Sample
+from db.query import compile_predicate
+from db.subsets import SubsetSpec, create_subset, select_subset
+
+NOTES = np.array(["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B", "-"])
+SPEC = SubsetSpec(
+    name="bench",
+    filter="samples>80&medianPower>0.5",
+    ffilter="octave>1&power>0",
+    fsort="power=desc=0.75&clarity=desc",
+    flim=20,
+    lim=16384,
+)
+INDEX_SQL = (
+    "CREATE INDEX ix_samples_file_id_features ON samples (file_id, start, id) "
+    "INCLUDE (power, clarity, octave, hz, dur)"
+)
+INDEX_SQL_SQLITE = (
+    "CREATE INDEX ix_samples_file_id_features ON samples "
+    "(file_id, start, id, power, clarity, octave, hz, dur)"
+)
+CHUNK_FILES = 2000
+MEAN_SAMPLES = 50
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _files_and_samples(
+    rng: np.random.Generator, first_id: int, count: int, mean: int, vectors: bool
+) -> tuple[list[dict[str, Any]], list]:
+    """Rows for `count` files (explicit ids) and their sample batches, all vectorised."""
+    counts = rng.integers(0, 2 * mean + 1, count)
+    n = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    idx = np.arange(n) - starts
+    hz = rng.uniform(40, 2000, n)
+    midi = 69 + 12 * np.log2(hz / 440)
+    cols = {
+        "idx": idx,
+        "start": idx * 600.0 + rng.uniform(0, 500, n),
+        "dur": rng.uniform(80, 1000, n),
+        "power": rng.uniform(0, 1, n),
+        "hz": hz,
+        "note": NOTES[np.round(midi).astype(int) % 12],
+        "octave": (np.floor(midi / 12) - 1).astype(np.int16),
+        "midi": midi,
+        "clarity": rng.uniform(0, 1, n),
+    }
+    vecs = rng.standard_normal((n, 39)).astype(np.float32) if vectors else None
+    files, batches = [], []
+    offset = 0
+    for i in range(count):
+        c = int(counts[i])
+        part = {k: v[offset : offset + c] for k, v in cols.items()}
+        fid = first_id + i
+        files.append({
+            "id": fid, "job_id": 0, "key": f"f{fid}", "name": f"film_{fid}.mp4",
+            "duration": 5400.0, "has_audio": True, "samples": c,
+            "median_power": float(np.median(part["power"])) if c else None,
+            "median_clarity": float(np.median(part["clarity"])) if c else None,
+        })  # fmt: skip
+        batches.append(make_batch(fid, part, None if vecs is None else vecs[offset : offset + c]))
+        offset += c
+    return files, batches
+
+
+def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: bool,
+             first_file_id: int, seed: int = 0) -> tuple[int, float]:  # fmt: skip
+    """Insert files and samples in chunks; (samples inserted, seconds spent in replace_many)."""
+    rng = np.random.default_rng(seed)
+    mean = max(1, round(samples / files))
+    done, spent, fid = 0, 0.0, first_file_id
+    for start in range(0, files, CHUNK_FILES):
+        count = min(CHUNK_FILES, files - start)
+        rows, batches = _files_and_samples(rng, fid, count, mean, vectors)
+        for r in rows:
+            r["job_id"] = job_id
+        with session_scope(engine) as s:
+            s.execute(insert(File), rows)
+        t = time.perf_counter()
+        with session_scope(engine) as s:
+            done += replace_many(s, job_id=job_id, batches=batches)
+        spent += time.perf_counter() - t
+        fid += count
+        if (start // CHUNK_FILES) % 20 == 0:
+            log(f"  {done:,} samples, {done / spent:,.0f} rows/s so far")
+    return done, spent
+
+
+def orm_baseline(engine: Engine, job_id: int, file_id: int, rows: int) -> float:
+    """Rows/s of ORM `session.add_all` for `rows` samples (one transaction)."""
+    rng = np.random.default_rng(9)
+    objs = [
+        Sample(job_id=job_id, file_id=file_id, idx=i, start=i * 600.0, dur=300.0,
+               power=float(p), hz=440.0, note="A", octave=4, midi=69.0, clarity=0.5,
+               vector=rng.standard_normal(39).astype("<f4").tobytes())
+        for i, p in enumerate(rng.uniform(0, 1, rows))
+    ]  # fmt: skip
+    t = time.perf_counter()
+    with session_scope(engine) as s:
+        s.add_all(objs)
+    return rows / (time.perf_counter() - t)
+
+
+def naive_subset(engine: Engine, job_id: int, spec: SubsetSpec) -> list[int]:
+    """The reference's way: load files and their samples as objects, filter and sort in Python."""
+    keep_file = compile_predicate(spec.filter, "files")
+    keep_sample = compile_predicate(spec.ffilter, "samples")
+    with session_scope(engine) as s:
+        files = [f for f in s.scalars(select(File).where(File.job_id == job_id).order_by(File.id))
+                 if keep_file({"samples": f.samples, "median_power": f.median_power})]  # fmt: skip
+        flim = spec.flim or math.ceil((spec.lim or 0) / max(1, len(files)))
+        picked = []
+        for f in files:
+            rows = s.scalars(select(Sample).where(Sample.file_id == f.id)).all()
+            rows = [r for r in rows if keep_sample(r.__dict__)]
+            rows.sort(key=lambda r: (r.start, r.id))
+            rows.sort(key=lambda r: r.power, reverse=True)
+            rows = rows[: max(math.ceil(len(rows) * 0.75), flim)]
+            rows.sort(key=lambda r: r.clarity, reverse=True)
+            picked += rows[:flim]
+        picked.sort(key=lambda r: (r.file_id, r.start, r.id))
+        picked.sort(key=lambda r: r.power, reverse=True)
+        picked = picked[: max(math.ceil(len(picked) * 0.75), spec.lim or 0)]
+        picked.sort(key=lambda r: r.clarity, reverse=True)
+        return [r.id for r in picked[: spec.lim]]
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, float, Any]:
+    """(best, median) seconds over `repeat` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times), result
+
+
+def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.Namespace) -> dict:
+    """Populate, then time inserts, the subset query (before/after the index) and baselines."""
+    out: dict[str, Any] = {"backend": label, "samples": samples, "files": files}
+    dialect = engine.dialect.name
+    with session_scope(engine) as s:
+        big, small = Job(name="bench", spec={}), Job(name="bench-small", spec={})
+        s.add_all([big, small])
+        s.flush()
+        big_id, small_id = big.id, small.id
+    log(f"[{label}] inserting {samples:,} samples over {files:,} files (vectors: yes)")
+    n, spent = populate(engine, big_id, files, samples, vectors=True, first_file_id=1)
+    out["inserted"], out["insert_s"], out["insert_rate"] = n, spent, n / spent
+    log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
+    small_files = max(10, args.naive_samples // MEAN_SAMPLES)
+    populate(engine, small_id, small_files, args.naive_samples, vectors=False,
+             first_file_id=files + 1, seed=1)  # fmt: skip
+    out["orm_rate"] = orm_baseline(engine, small_id, files + 1, args.orm_rows)
+    log(f"[{label}] baseline ORM add_all: {out['orm_rate']:,.0f} rows/s ({args.orm_rows:,} rows)")
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+    def subset(job: int) -> Callable[[], list[int]]:
+        def run() -> list[int]:
+            with session_scope(engine) as s:
+                return select_subset(s, job, SPEC)
+
+        return run
+
+    best, med, ids = timed(subset(big_id))
+    out["subset_best"], out["subset_median"], out["subset_n"] = best, med, len(ids)
+    log(f"[{label}] subset on {samples:,} samples: best {best:.2f} s, median {med:.2f} s, "
+        f"{len(ids):,} members")  # fmt: skip
+    t = time.perf_counter()
+    with session_scope(engine) as s:
+        create_subset(s, big_id, SPEC)
+    out["create_s"] = time.perf_counter() - t
+    log(f"[{label}] create_subset (query + store members): {out['create_s']:.2f} s")
+    small_best, _, small_ids = timed(subset(small_id))
+    naive_best, _, naive_ids = timed(lambda: naive_subset(engine, small_id, SPEC), repeat=1)
+    assert naive_ids == small_ids, "naive and SQL subsets differ"
+    out["small_sql"], out["small_naive"] = small_best, naive_best
+    log(f"[{label}] baseline on {args.naive_samples:,} samples: naive Python {naive_best:.2f} s "
+        f"vs SQL {small_best:.3f} s (same {len(small_ids):,} members)")  # fmt: skip
+    if not args.no_index:
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text(INDEX_SQL if dialect == "postgresql" else INDEX_SQL_SQLITE))
+        if dialect == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE samples"))
+        else:
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+        out["index_build_s"] = time.perf_counter() - t
+        best2, med2, ids2 = timed(subset(big_id))
+        assert ids2 == ids, "the index changed the members"
+        out["subset_best_idx"], out["subset_median_idx"] = best2, med2
+        log(f"[{label}] with covering index ({out['index_build_s']:.0f} s to build): "
+            f"best {best2:.2f} s, median {med2:.2f} s")  # fmt: skip
+    if dialect == "postgresql" and args.fk_demo_samples:
+        out.update(fk_demo(engine, args.fk_demo_samples, files + small_files + 1))
+    return out
+
+
+def fk_demo(engine: Engine, samples: int, first_file_id: int) -> dict[str, float]:
+    """Insert rate with and without the samples.job_id foreign key (a requested model change)."""
+    files = max(1, samples // MEAN_SAMPLES)
+    with session_scope(engine) as s:
+        a, b = Job(name="fk-on", spec={}), Job(name="fk-off", spec={})
+        s.add_all([a, b])
+        s.flush()
+        on_id, off_id = a.id, b.id
+    n1, t1 = populate(engine, on_id, files, samples, vectors=True, first_file_id=first_file_id,
+                      seed=5)  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE samples DROP CONSTRAINT fk_samples_job_id_jobs"))
+    n2, t2 = populate(engine, off_id, files, samples, vectors=True,
+                      first_file_id=first_file_id + files, seed=5)  # fmt: skip
+    log(f"[postgresql] same {n1:,} rows: {n1 / t1:,.0f} rows/s with the samples.job_id FK, "
+        f"{n2 / t2:,.0f} rows/s without it")  # fmt: skip
+    return {"fk_on_rate": n1 / t1, "fk_off_rate": n2 / t2}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sqlite-samples", type=int, default=1_000_000)
+    parser.add_argument("--pg-samples", type=int, default=10_000_000)
+    parser.add_argument("--files", type=int, default=200_000, help="PostgreSQL files.")
+    parser.add_argument("--naive-samples", type=int, default=100_000)
+    parser.add_argument("--orm-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--fk-demo-samples",
+        type=int,
+        default=500_000,
+        help="PostgreSQL: rows inserted with and without samples.job_id FK.",
+    )
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--no-index", action="store_true", help="Skip the index before/after.")
+    parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
+    args = parser.parse_args()
+    results = []
+    if not args.skip_sqlite:
+        folder = Path(tempfile.mkdtemp(prefix="samplemill-bench-"))
+        url = f"sqlite:///{folder / 'bench.sqlite'}"
+        engine = create_catalog_engine(url)
+        upgrade(engine)
+        results.append(bench(engine, "sqlite", args.sqlite_samples,
+                             max(1, args.sqlite_samples // MEAN_SAMPLES), args))  # fmt: skip
+        engine.dispose()
+        if not args.keep:
+            for p in folder.iterdir():
+                p.unlink()
+            folder.rmdir()
+    if not args.skip_pg:
+        admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg")
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS samplemill_bench"))
+            conn.execute(text("CREATE DATABASE samplemill_bench"))
+        url = admin_url.set(database="samplemill_bench").render_as_string(hide_password=False)
+        engine = create_catalog_engine(url)
+        upgrade(engine)
+        try:
+            results.append(bench(engine, "postgresql", args.pg_samples, args.files, args))
+        finally:
+            engine.dispose()
+            if not args.keep:
+                with admin.connect() as conn:
+                    conn.execute(text("DROP DATABASE IF EXISTS samplemill_bench"))
+            admin.dispose()
+    log("\nbackend | samples | insert rows/s | ORM rows/s | subset s (best/median) | "
+        "with index | naive/SQL small")  # fmt: skip
+    for r in results:
+        idx = (f"{r['subset_best_idx']:.2f}/{r['subset_median_idx']:.2f}"
+               if "subset_best_idx" in r else "-")  # fmt: skip
+        log(f"{r['backend']} | {r['samples']:,} | {r['insert_rate']:,.0f} | {r['orm_rate']:,.0f} | "
+            f"{r['subset_best']:.2f}/{r['subset_median']:.2f} | {idx} | "
+            f"{r['small_naive']:.2f}/{r['small_sql']:.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

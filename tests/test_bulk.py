@@ -1,0 +1,79 @@
+"""Bulk sample replacement (COPY on PostgreSQL, executemany on SQLite) and vector reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, func, select
+
+from db.bulk import load_vectors, replace_samples
+from db.engine import session_scope
+from db.models import File, Job, Sample
+from tests.catalog_factory import sample_columns
+
+COLUMNS = ("idx", "start", "dur", "power", "hz", "note", "octave", "midi", "clarity")
+
+
+def _file(catalog: Engine) -> tuple[int, int]:
+    with session_scope(catalog) as s:
+        job = Job(name="bulk", spec={})
+        s.add(job)
+        s.flush()
+        f = File(job_id=job.id, key="k", name="a.mp4")
+        s.add(f)
+        s.flush()
+        return job.id, f.id
+
+
+def _rows(catalog: Engine, file_id: int) -> list[tuple]:
+    with session_scope(catalog) as s:
+        cols = [getattr(Sample, c) for c in COLUMNS]
+        stmt = select(*cols, Sample.vector).where(Sample.file_id == file_id).order_by(Sample.idx)
+        return [tuple(r) for r in s.execute(stmt)]
+
+
+def test_replace_is_idempotent_and_exact(catalog: Engine) -> None:
+    job_id, file_id = _file(catalog)
+    rng = np.random.default_rng(1)
+    cols = sample_columns(rng, 250)
+    cols["note"][3] = "C♯"  # non-ASCII text survives COPY
+    vecs = rng.standard_normal((250, 39)).astype(np.float32)
+    for _ in range(2):
+        with session_scope(catalog) as s:
+            assert replace_samples(s, job_id=job_id, file_id=file_id, columns=cols,
+                                   vectors=vecs) == 250  # fmt: skip
+    rows = _rows(catalog, file_id)
+    assert len(rows) == 250
+    for i, row in enumerate(rows):
+        expected = tuple(cols[c][i].item() for c in COLUMNS)
+        assert row[:-1] == expected
+        assert row[-1] == vecs[i].astype("<f4").tobytes()
+    with session_scope(catalog) as s:
+        ids = list(s.scalars(select(Sample.id).where(Sample.file_id == file_id)))
+        order = list(reversed(ids))
+        got = load_vectors(s, order)
+    idx_of = {sid: i for i, sid in enumerate(sorted(ids))}
+    np.testing.assert_array_equal(got, vecs[[idx_of[sid] for sid in order]])
+
+
+def test_replace_shrinks_empties_and_rolls_back(catalog: Engine) -> None:
+    job_id, file_id = _file(catalog)
+    rng = np.random.default_rng(2)
+    with session_scope(catalog) as s:
+        replace_samples(s, job_id=job_id, file_id=file_id,
+                        columns=sample_columns(rng, 40), vectors=None)  # fmt: skip
+    smaller = {k: list(v) for k, v in sample_columns(rng, 7).items()}  # lists work too
+    with session_scope(catalog) as s:
+        replace_samples(s, job_id=job_id, file_id=file_id, columns=smaller, vectors=None)
+    rows = _rows(catalog, file_id)
+    assert [r[0] for r in rows] == list(range(7)) and all(r[-1] is None for r in rows)
+    with pytest.raises(ValueError, match="vectors shape"), session_scope(catalog) as s:
+        replace_samples(s, job_id=job_id, file_id=file_id,
+                        columns=sample_columns(rng, 5), vectors=np.zeros((4, 39)))  # fmt: skip
+    assert len(_rows(catalog, file_id)) == 7  # the failed replacement changed nothing
+    with session_scope(catalog) as s:
+        replace_samples(s, job_id=job_id, file_id=file_id,
+                        columns=sample_columns(rng, 0), vectors=None)  # fmt: skip
+        assert s.scalar(select(func.count()).select_from(Sample)) == 0
+        with pytest.raises(KeyError):
+            load_vectors(s, [123456])
