@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +14,13 @@ from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_LOCK_KEY = 0x5A4D_11  # advisory lock id for migrations
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any,
+                   *, dialect: str = "") -> bool:
+    """Autogenerate and schema checks skip indexes that exist only on another dialect."""
+    ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
+    return not (ddl_if is not None and ddl_if.dialect and dialect not in ddl_if.dialect)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -158,10 +158,20 @@ class Sample(Base):
     __table_args__ = (
         Index(None, "file_id", "idx"),
         Index(None, "job_id", "file_id"),
+        # Subset selection ranks each file's samples: an index-only scan on PostgreSQL.
+        Index(
+            "ix_samples_subset_scan",
+            "file_id",
+            "start",
+            "id",
+            postgresql_include=["power", "clarity", "octave", "hz", "dur"],
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # No foreign key to jobs: a job's deletion reaches samples through files, and the per-row
+    # check cost a third of PostgreSQL's bulk insert rate (docs/benchmarks.md).
+    job_id: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
     idx: Mapped[int] = mapped_column(Integer)
     start: Mapped[float] = mapped_column(Float)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from alembic import context
 from sqlalchemy import create_engine
 
+from db.migrate import include_object
 from db.models import Base
 
 config = context.config
@@ -28,7 +31,10 @@ def run_migrations_online() -> None:
         engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_object=partial(include_object, dialect=connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -58,12 +58,12 @@ def handle(ctx: TargetContext) -> None:
         "idx": np.arange(len(table)),
         "start": table.start,
         "dur": table.dur,
-        "power": table.power,
-        "hz": table.hz,
+        "power": np.nan_to_num(table.power),
+        "hz": np.nan_to_num(table.hz),
         "note": table.note,
         "octave": table.octave,
-        "midi": table.midi,
-        "clarity": table.clarity,
+        "midi": np.nan_to_num(table.midi),
+        "clarity": np.nan_to_num(table.clarity),
     }
     with ctx.commit() as session:
         replace_samples(

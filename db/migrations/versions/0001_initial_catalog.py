@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 23:56:48.427067
+Create Date: 2026-11-22 00:41:31.156850
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def upgrade() -> None:
     op.create_table(
         "samples",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=False),
         sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("idx", sa.Integer(), nullable=False),
         sa.Column("start", sa.Float(), nullable=False),
@@ -162,9 +162,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["file_id"], ["files.id"], name=op.f("fk_samples_file_id_files"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name=op.f("fk_samples_job_id_jobs"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_samples")),
     )
     with op.batch_alter_table("samples", schema=None) as batch_op:
@@ -173,6 +170,14 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_samples_job_id_file_id"), ["job_id", "file_id"], unique=False
+        )
+    if op.get_context().dialect.name == "postgresql":  # index-only subset scans
+        op.create_index(
+            "ix_samples_subset_scan",
+            "samples",
+            ["file_id", "start", "id"],
+            unique=False,
+            postgresql_include=["power", "clarity", "octave", "hz", "dur"],
         )
 
     op.create_table(
@@ -306,6 +311,8 @@ def downgrade() -> None:
 
     op.drop_table("targets")
     with op.batch_alter_table("samples", schema=None) as batch_op:
+        if op.get_context().dialect.name == "postgresql":
+            batch_op.drop_index("ix_samples_subset_scan")
         batch_op.drop_index(batch_op.f("ix_samples_job_id_file_id"))
         batch_op.drop_index(batch_op.f("ix_samples_file_id_idx"))
 
