@@ -284,6 +284,6 @@ def verify(job: int, as_json: bool, fix: bool) -> None:
         if report.requeued:
             out.print(
                 f"re-queued {report.requeued} file(s) and their downstream targets; "
-                "run the job again (`samplemill run JOB_FILE`) to fetch them"
+                "run the job again (`samplemill run JOB_FILE`) to fetch or re-checksum them"
             )
     sys.exit(1 if report.problems else 0)

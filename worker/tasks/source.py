@@ -70,8 +70,10 @@ def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
         timeout=ctx.settings.http_timeout,
     )
     total = UpsertCounts()
+    seen = 0
     try:
         while page := list(islice(items, PAGE)):
+            seen += len(page)
             with session_scope(ctx.engine) as session:
                 total.add(
                     upsert_scraped(
@@ -81,7 +83,7 @@ def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
                         url_for=lambda ident, name: download_url(endpoint, ident, name),
                     )
                 )
-            log.info("job %s: scraped %d items so far", ctx.job_id, total.items_new)
+            log.info("job %s: scraped %d items so far", ctx.job_id, seen)
     except ConfigError as exc:  # e.g. a malformed endpoint: retrying cannot help
         raise PermanentError(str(exc)) from exc
     except DownloadError as exc:
