@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from worker.pipeline import TASK_MODULES
 from worker.settings import get_settings
@@ -85,3 +85,19 @@ def _fresh_connections_after_fork(**_: Any) -> None:
     from db.engine import dispose_engines
 
     dispose_engines(close=False)
+
+
+@worker_init.connect
+def _warm_up_before_fork(**_: Any) -> None:
+    """Import the media code and run it once on a tiny signal in the main process: numba's
+    compiled functions are then inherited by every child the pool forks."""
+    if not get_settings().preload:
+        return
+    import numpy as np
+
+    from worker.analysis import AnalysisParams, analyze_signal
+
+    sr = 22050
+    t = np.arange(sr) / sr
+    tone = (np.sin(2 * np.pi * 440 * t) * np.exp(-t * 4)).astype(np.float32)
+    analyze_signal(np.tile(tone, 2), sr, AnalysisParams(sr=sr))

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     host_rate: float = Field(5.0, gt=0, description="Requests per second per remote host.")
     disk_reserve_mb: int = Field(1024, ge=0, description="Free disk kept when downloading.")
     max_file_mb: int = Field(0, ge=0, description="Refuse larger downloads (0: no cap).")
+    preload: bool = Field(
+        True,
+        description="Import and warm up the analysis code in a worker's main process, so every "
+        "forked child starts warm (about 1.5 s saved per child).",
+    )
     extra_stages: list[str] = Field(
         default_factory=list,
         description="Modules that register extra stages (imported by workers and the scheduler).",

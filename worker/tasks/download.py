@@ -9,25 +9,18 @@ Requests are shared out per host among all workers through the broker's Redis.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import func, select, update
-
-from db.engine import session_scope
-from db.models import File, Target, TargetStatus, TaskRun, utcnow
+from db.models import File
 from worker.app import app
 from worker.errors import DownloadError, PermanentError, UnsafePathError
 from worker.settings import Settings
 from worker.sources.politeness import HostLimiter
-from worker.tasks.runner import LeaseLost, TargetContext, run_target
+from worker.tasks.runner import Deferred, TargetContext, run_target
 
 log = logging.getLogger(__name__)
 
-DEFERRED = "deferred"  # TaskRun status of an attempt that handed back to honour Retry-After
-MAX_DEFERRALS = 20  # after this many deferrals of one target, Retry-After burns attempts again
-MAX_DEFER_SECONDS = 6 * 3600.0  # never park a target longer than this on one Retry-After
 
 
 @app.task(name="samplemill.download")
@@ -92,9 +85,7 @@ def handle(ctx: TargetContext) -> None:
             max_bytes=max_mb * 1024 * 1024,
         )
     except RetryLaterError as exc:
-        if defer(ctx, exc.retry_after, str(exc)):
-            return
-        raise
+        raise Deferred(exc.retry_after, str(exc)) from exc
     except DownloadError as exc:
         if exc.permanent:
             raise PermanentError(str(exc)) from exc
@@ -107,45 +98,3 @@ def handle(ctx: TargetContext) -> None:
         row = session.get(File, file.id)
         assert row is not None
         row.path, row.size, row.md5 = str(result.path), result.size, result.md5
-
-
-def defer(ctx: TargetContext, seconds: float, message: str) -> bool:
-    """Hand the target back as pending until `seconds` from now, without spending an attempt.
-
-    Writes the target and its run like runner._record_failure, guarded by the run token.
-    Returns False (the caller then fails the attempt as usual) after MAX_DEFERRALS.
-    """
-    wait = min(MAX_DEFER_SECONDS, max(1.0, seconds))
-    with session_scope(ctx.engine) as session:
-        deferrals = session.scalar(
-            select(func.count())
-            .select_from(TaskRun)
-            .where(TaskRun.target_id == ctx.target_id, TaskRun.status == DEFERRED)
-        )
-        if (deferrals or 0) >= MAX_DEFERRALS:
-            return False
-        handed_back = session.execute(
-            update(Target)
-            .where(
-                Target.id == ctx.target_id,
-                Target.run_token == ctx.run_token,
-                Target.status == TargetStatus.RUNNING,
-            )
-            .values(
-                status=TargetStatus.PENDING,
-                attempts=Target.attempts - 1,
-                not_before=utcnow() + timedelta(seconds=wait),
-                queued_at=None,
-                error=f"deferred {wait:g}s: {message}",
-            )
-        )
-        if handed_back.rowcount != 1:
-            raise LeaseLost(f"target {ctx.target_id} was taken over by another run")
-        session.execute(
-            update(TaskRun)
-            .where(TaskRun.run_token == ctx.run_token)
-            .values(status=DEFERRED, finished_at=utcnow(), error=message)
-        )
-    ctx.committed = True  # the outcome is written: run_target must not mark the target done
-    log.info("target %s deferred %gs: %s", ctx.target_id, wait, message)
-    return True

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import get_engine, session_scope
@@ -38,6 +38,20 @@ def worker_id() -> str:
 
 class LeaseLost(Exception):
     """Another run took this target over; this run's results must not be written."""
+
+
+class Deferred(Exception):
+    """Hand the target back until `seconds` from now without spending an attempt
+    (a server's Retry-After, a resource that is busy for a known time)."""
+
+    def __init__(self, seconds: float, message: str) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
+MAX_DEFERRALS = 20  # after this many, a deferral counts as a failed attempt
+MAX_DEFER_SECONDS = 6 * 3600
 
 
 @dataclass
@@ -213,6 +227,34 @@ def _record_failure(
     return status
 
 
+def _defer(engine: Engine, ctx: TargetContext, exc: Deferred) -> bool:
+    """Target back to pending until later, attempt refunded; False after MAX_DEFERRALS."""
+    wait = min(MAX_DEFER_SECONDS, max(1.0, exc.seconds))
+    now = utcnow()
+    with session_scope(engine) as session:
+        deferrals = session.scalar(
+            select(func.count()).select_from(TaskRun)
+            .where(TaskRun.target_id == ctx.target_id, TaskRun.status == DEFERRED)
+        )
+        if (deferrals or 0) >= MAX_DEFERRALS:
+            return False
+        handed_back = session.execute(
+            update(Target)
+            .where(Target.id == ctx.target_id, Target.run_token == ctx.run_token,
+                   Target.status == TargetStatus.RUNNING)
+            .values(status=TargetStatus.PENDING, attempts=Target.attempts - 1,
+                    not_before=now + timedelta(seconds=wait), queued_at=None,
+                    error=f"deferred {wait:g}s: {exc}")
+        )
+        if handed_back.rowcount != 1:
+            raise LeaseLost(f"target {ctx.target_id} was taken over by another run")
+        session.execute(
+            update(TaskRun).where(TaskRun.run_token == ctx.run_token)
+            .values(status=DEFERRED, finished_at=now, error=str(exc))
+        )
+    return True
+
+
 def run_target(target_id: int, handler: Handler) -> str:
     """Claim the target, run `handler` on it and record the outcome; returns the final status.
 
@@ -252,6 +294,13 @@ def run_target(target_id: int, handler: Handler) -> str:
                     pass
         except LeaseLost:
             return "lease-lost"
+        except Deferred as exc:
+            try:
+                if _defer(engine, ctx, exc):
+                    return DEFERRED
+            except LeaseLost:
+                return "lease-lost"
+            return _record_failure(engine, ctx, exc, settings)
         except Exception as exc:
             return _record_failure(engine, ctx, exc, settings)
     return TargetStatus.DONE
