@@ -84,6 +84,47 @@ def analyze(file: Path, fmt: str, **knobs: Any) -> None:
     console.print(out)
 
 
+@click.command("sort-audio")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sort", "sort", default="hz=asc", show_default=True,
+              help="tsne|hz|power|clarity|dur = asc|desc, joined by &.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .wav, .flac or .mp3.")
+@click.option("--overlap-ms", type=float, default=128.0, show_default=True)
+@click.option("--pad-before-ms", type=float, default=500.0, show_default=True)
+@click.option("--pad-after-ms", type=float, default=2000.0, show_default=True)
+@click.option("--match-db", type=float, default=-16.0, show_default=True)
+@click.option("--limit", type=int, default=None, help="Most samples in the output.")
+@_analysis_options
+def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float, pad_before_ms: float,
+               pad_after_ms: float, match_db: float, limit: int | None, **knobs: Any) -> None:
+    """Analyse FILE, sort its samples and write them, overlapped, to --out."""
+    import numpy as np
+
+    from worker.errors import ConfigError
+    from worker.layout.ranking import rank
+    from worker.render.sorted_audio import Clip, SortedAudioParams, render_sorted_audio
+
+    if out.suffix.lower() not in (".wav", ".flac", ".mp3"):
+        raise ConfigError(f"--out must end in .wav, .flac or .mp3, not {out.suffix or '(none)'}")
+    _, table = _analyse(file, **knobs)
+    if not len(table):
+        raise ConfigError(f"{file}: no samples to sort")
+    features = {name: np.asarray(getattr(table, name), dtype=np.float64)
+                for name in ("hz", "power", "clarity", "dur", "start", "midi")}
+    if "tsne" in sort:
+        from worker.layout.tsne import embed
+
+        features["tsne"] = embed(table.vector, components=1)[:, 0]
+    order = rank(features, sort, len(table), what="--sort")[:limit]
+    clips = [Clip(file, float(table.start[i]), float(table.dur[i])) for i in order]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = render_sorted_audio(clips, out, SortedAudioParams(
+        overlap_ms=overlap_ms, pad_before_ms=pad_before_ms, pad_after_ms=pad_after_ms,
+        match_db=match_db))
+    click.echo(f"{out}: {len(clips)} samples sorted by {sort}, {result.duration_s:.1f} s")
+
+
 @click.command("demo-media")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--films", default=10, show_default=True)

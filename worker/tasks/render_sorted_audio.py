@@ -35,7 +35,7 @@ def render_params(spec: dict[str, Any]):  # type: ignore[no-untyped-def]
     return SortedAudioParams(overlap_ms=spec["overlap_ms"], fade_ms=spec["fade_ms"],
                              pad_before_ms=spec["pad_before_ms"],
                              pad_after_ms=spec["pad_after_ms"], match_db=spec.get("match_db"),
-                             volume=spec["volume"])
+                             volume=spec["volume"], on_error="silence")
 
 
 def render_sorted_audio_target(ctx: TargetContext, spec: dict[str, Any]) -> None:
@@ -53,4 +53,6 @@ def render_sorted_audio_target(ctx: TargetContext, spec: dict[str, Any]) -> None
     tmp.replace(out)
     with ctx.commit() as session:
         record_artifact(session, job_id=ctx.job_id, subset_id=subset_id, kind="sorted_audio",
-                        name=ctx.key, path=out, params=spec, duration=result.duration_s)
+                        name=ctx.key, path=out, duration=result.duration_s,
+                        params={**spec, "clips": len(clips),
+                                "failed_clips": [clips[i].sample_id for i in result.failed]})
