@@ -37,12 +37,17 @@ class LayoutPlan:
         if spec.get("grid"):
             w, _, h = spec["grid"].partition("x")
             grid = (int(w), int(h))
-        return cls(method=spec.get("method", "tsne"), perplexity=spec.get("perplexity", 30.0),
-                   learning_rate=spec.get("learning_rate", "auto"),
-                   iterations=spec.get("iterations", 750), seed=spec.get("seed", 0),
-                   threads=spec.get("threads", 2), grid=grid,
-                   grid_method=spec.get("grid_method", "assignment"),
-                   grid_sort=spec.get("grid_sort", "power=desc"))
+        return cls(
+            method=spec.get("method", "tsne"),
+            perplexity=spec.get("perplexity", 30.0),
+            learning_rate=spec.get("learning_rate", "auto"),
+            iterations=spec.get("iterations", 750),
+            seed=spec.get("seed", 0),
+            threads=spec.get("threads", 2),
+            grid=grid,
+            grid_method=spec.get("grid_method", "assignment"),
+            grid_sort=spec.get("grid_sort", "power=desc"),
+        )
 
 
 @dataclass
@@ -55,30 +60,46 @@ class LayoutResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def compute_layout(vectors: np.ndarray, features: dict[str, np.ndarray],
-                   plan: LayoutPlan) -> LayoutResult:
+def compute_layout(
+    vectors: np.ndarray, features: dict[str, np.ndarray], plan: LayoutPlan
+) -> LayoutResult:
     """t-SNE (or UMAP) in 1-D and 2-D, then the grid; with quality figures in `info`."""
     n = len(vectors)
-    common = dict(method=plan.method, perplexity=plan.perplexity,
-                  learning_rate=plan.learning_rate, n_iter=plan.iterations, seed=plan.seed,
-                  threads=plan.threads)
+    common = dict(
+        method=plan.method,
+        perplexity=plan.perplexity,
+        learning_rate=plan.learning_rate,
+        n_iter=plan.iterations,
+        seed=plan.seed,
+        threads=plan.threads,
+    )
     order = embed(vectors, components=1, **common)[:, 0]  # type: ignore[arg-type]
     xy = embed(vectors, components=2, **common)  # type: ignore[arg-type]
     info: dict[str, Any] = {"members": n}
     if n >= 12:
-        info["trustworthiness_2d"] = trustworthiness(vectors, xy, k=min(10, n // 2 - 1),
-                                                     sample=min(n, 2000), seed=plan.seed)
+        info["trustworthiness_2d"] = trustworthiness(
+            vectors, xy, k=min(10, n // 2 - 1), sample=min(n, 2000), seed=plan.seed
+        )
     cells = None
     if plan.grid is not None:
         width, height = plan.grid
         capacity = width * height
         kept = np.sort(rank(features, plan.grid_sort, n, what="layout grid_sort")[:capacity])
         cells = np.full((n, 2), -1, dtype=np.int64)
-        cells[kept] = assign_grid(xy[kept], width, height, method=plan.grid_method,  # type: ignore[arg-type]
-                                  seed=plan.seed)
-        info.update(grid=f"{width}x{height}", grid_method=plan.grid_method,
-                    placed=len(kept), cut=int(n - len(kept)),
-                    empty_cells=int(capacity - len(kept)))
+        cells[kept] = assign_grid(
+            xy[kept],
+            width,
+            height,
+            method=plan.grid_method,  # type: ignore[arg-type]
+            seed=plan.seed,
+        )
+        info.update(
+            grid=f"{width}x{height}",
+            grid_method=plan.grid_method,
+            placed=len(kept),
+            cut=int(n - len(kept)),
+            empty_cells=int(capacity - len(kept)),
+        )
         if len(kept) > 1:
             info["grid_neighbour_distance"] = grid_neighbour_distance(vectors[kept], cells[kept])
             info["grid_knn_within_2"] = grid_knn_preservation(xy[kept], cells[kept])
