@@ -270,7 +270,11 @@ class TaskRun(Base):
     """One attempt at a target by a worker, kept as history with its error and traceback."""
 
     __tablename__ = "task_runs"
-    __table_args__ = (Index(None, "target_id"), Index(None, "job_id", "stage", "started_at"))
+    __table_args__ = (
+        Index(None, "target_id"),
+        Index(None, "job_id", "stage", "started_at"),
+        Index(None, "run_token"),  # every commit, failure and lease recovery looks runs up by it
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))

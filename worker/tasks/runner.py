@@ -110,8 +110,24 @@ def _owner_is_dead(owner: str | None) -> bool:
     return not psutil.pid_exists(int(pid)) or int(pid) == os.getpid()
 
 
-def claim(engine: Engine, target_id: int, settings: Settings) -> tuple[str, int] | None:
-    """Take the target for this run; None when it is done, failed or owned by a live run."""
+@dataclass(frozen=True)
+class Claim:
+    """What a successful claim holds: the run's token and attempt, the target's inputs."""
+
+    token: str
+    attempt: int
+    stage: str
+    key: str
+    job_id: int
+    spec: dict[str, Any]
+    file: File | None
+
+
+def claim(engine: Engine, target_id: int, settings: Settings) -> Claim | None:
+    """Take the target for this run; None when it is done, failed or owned by a live run.
+
+    One transaction claims the target, opens its run record and loads the job spec and file.
+    """
     token = str(uuid.uuid4())
     me = worker_id()
     now = utcnow()
@@ -152,6 +168,11 @@ def claim(engine: Engine, target_id: int, settings: Settings) -> tuple[str, int]
             )
         target = session.get(Target, target_id)
         assert target is not None
+        job = session.get(Job, target.job_id)
+        assert job is not None
+        file = session.get(File, target.file_id) if target.file_id is not None else None
+        if file is not None:
+            session.expunge(file)
         session.add(
             TaskRun(
                 target_id=target_id,
@@ -165,7 +186,8 @@ def claim(engine: Engine, target_id: int, settings: Settings) -> tuple[str, int]
                 started_at=now,
             )
         )
-        return token, target.attempts
+        return Claim(token, target.attempts, target.stage, target.key, target.job_id,
+                     dict(job.spec), file)
 
 
 class Heartbeat:
@@ -265,27 +287,19 @@ def run_target(target_id: int, handler: Handler) -> str:
     claimed = claim(engine, target_id, settings)
     if claimed is None:
         return "skipped-duplicate"
-    token, attempt = claimed
-    with session_scope(engine) as session:
-        target = session.get(Target, target_id)
-        assert target is not None
-        job = session.get(Job, target.job_id)
-        assert job is not None
-        file = session.get(File, target.file_id) if target.file_id is not None else None
-        if file is not None:
-            session.expunge(file)
-        ctx = TargetContext(
-            engine=engine,
-            settings=settings,
-            target_id=target_id,
-            stage=target.stage,
-            key=target.key,
-            job_id=target.job_id,
-            spec=dict(job.spec),
-            file=file,
-            attempt=attempt,
-            run_token=token,
-        )
+    token = claimed.token
+    ctx = TargetContext(
+        engine=engine,
+        settings=settings,
+        target_id=target_id,
+        stage=claimed.stage,
+        key=claimed.key,
+        job_id=claimed.job_id,
+        spec=claimed.spec,
+        file=claimed.file,
+        attempt=claimed.attempt,
+        run_token=token,
+    )
     with Heartbeat(engine, target_id, token, settings.heartbeat_seconds):
         try:
             handler(ctx)
