@@ -11,7 +11,6 @@ import pytest
 
 from tests.mediagen import harmonic_tone, write_media
 from worker.errors import ConfigError, MediaError, SamplemillError
-from worker.render.sort_order import sort_order
 from worker.render.sorted_audio import (
     Clip,
     SortedAudioParams,
@@ -144,22 +143,6 @@ def test_bad_arguments(sources: list[Path], tmp_path: Path) -> None:
         SortedAudioParams(channels=6)
     with pytest.raises(ConfigError):
         SortedAudioParams(overlap_ms=-1)
-
-
-def test_sort_order() -> None:
-    rows = [
-        {"hz": 440.0, "dur": 1.0},
-        {"hz": None, "dur": 3.0},
-        {"hz": 110.0, "dur": 2.0},
-        {"hz": float("nan"), "dur": 2.0},
-        {"hz": 440.0, "dur": 0.5},
-    ]
-    assert sort_order(rows, "hz", descending=False) == [2, 0, 4, 1, 3]
-    assert sort_order(rows, "hz", descending=True) == [0, 4, 2, 1, 3]
-    assert sort_order(rows, "dur", descending=True) == [1, 2, 3, 0, 4]
-    assert sort_order([], "hz", descending=False) == []
-    with pytest.raises(KeyError):
-        sort_order(rows, "tsne", descending=False)
 
 
 def test_streams_clip_by_clip(
