@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from db.bulk import make_batch, replace_many
-from db.engine import create_catalog_engine, session_scope
+from db.engine import create_catalog_engine, get_engine, session_scope
 from db.migrate import upgrade
 from db.models import File, Job, Sample
 from db.query import compile_predicate
@@ -115,6 +115,37 @@ def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: 
         if (start // CHUNK_FILES) % 20 == 0:
             log(f"  {done:,} samples, {done / spent:,.0f} rows/s so far")
     return done, spent
+
+
+def _writer(args: tuple[str, int, int, int, int, int]) -> tuple[int, float]:
+    """One writer process: its own engine, its own range of file ids (as a worker has)."""
+    url, job_id, files, samples, first_file_id, seed = args
+    engine = get_engine(url)
+    return populate(engine, job_id, files, samples, vectors=True, first_file_id=first_file_id,
+                    seed=seed)
+
+
+def parallel_insert(engine: Engine, url: str, writers: int, samples: int, files: int,
+                    first_file_id: int) -> float:
+    """Aggregate rows/s of `writers` processes inserting at once, each its own files."""
+    import multiprocessing as mp
+
+    with session_scope(engine) as s:
+        job = Job(name="bench-parallel", spec={})
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    per_files, per_samples = files // writers, samples // writers
+    work = [(url, job_id, per_files, per_samples, first_file_id + i * per_files, 10 + i)
+            for i in range(writers)]
+    started = time.perf_counter()
+    with mp.get_context("spawn").Pool(writers) as pool:
+        results = pool.map(_writer, work)
+    wall = time.perf_counter() - started
+    rows = sum(n for n, _ in results)
+    log(f"  {writers} writers: {rows:,} rows in {wall:.1f} s wall = {rows / wall:,.0f} rows/s "
+        f"(files rows included in the wall time)")
+    return rows / wall
 
 
 def orm_baseline(engine: Engine, job_id: int, file_id: int, rows: int) -> float:
@@ -225,6 +256,13 @@ def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.N
         out["subset_best_idx"], out["subset_median_idx"] = best2, med2
         log(f"[{label}] with covering index ({out['index_build_s']:.0f} s to build): "
             f"best {best2:.2f} s, median {med2:.2f} s")  # fmt: skip
+    if args.writers > 1:
+        url = engine.url.render_as_string(hide_password=False)
+        out["parallel_rate"] = parallel_insert(
+            engine, url, args.writers, args.parallel_samples, args.parallel_samples // 50,
+            first_file_id=files + small_files + 1_000_000)
+        log(f"[{label}] {args.writers} concurrent writers: {out['parallel_rate']:,.0f} rows/s "
+            f"aggregate")
     if dialect == "postgresql" and args.fk_demo_samples:
         out.update(fk_demo(engine, args.fk_demo_samples, files + small_files + 1))
     return out
@@ -263,6 +301,10 @@ def main() -> None:
         help="PostgreSQL: rows inserted with and without samples.job_id FK.",
     )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--writers", type=int, default=2,
+                        help="Also time this many concurrent writer processes (1: skip).")
+    parser.add_argument("--parallel-samples", type=int, default=2_000_000,
+                        help="Samples written by the concurrent writers together.")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--no-index", action="store_true", help="Skip the index before/after.")

@@ -169,10 +169,11 @@ class Sample(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # No foreign key to jobs: a job's deletion reaches samples through files, and the per-row
-    # check cost a third of PostgreSQL's bulk insert rate (docs/benchmarks.md).
+    # No foreign keys to jobs or files: samples are written in bulk (tens of millions) and the
+    # per-row checks cost half of PostgreSQL's COPY rate (docs/benchmarks.md). Samples are only
+    # ever replaced per file (db/bulk.py) or deleted with their file (db/sources.py).
     job_id: Mapped[int] = mapped_column(BigInteger)
-    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    file_id: Mapped[int] = mapped_column(BigInteger)
     idx: Mapped[int] = mapped_column(Integer)
     start: Mapped[float] = mapped_column(Float)
     dur: Mapped[float] = mapped_column(Float)

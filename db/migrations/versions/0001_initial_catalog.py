@@ -148,7 +148,7 @@ def upgrade() -> None:
         "samples",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("job_id", sa.BigInteger(), nullable=False),
-        sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("file_id", sa.BigInteger(), nullable=False),
         sa.Column("idx", sa.Integer(), nullable=False),
         sa.Column("start", sa.Float(), nullable=False),
         sa.Column("dur", sa.Float(), nullable=False),
@@ -159,9 +159,6 @@ def upgrade() -> None:
         sa.Column("midi", sa.Float(), nullable=False),
         sa.Column("clarity", sa.Float(), nullable=False),
         sa.Column("vector", sa.LargeBinary(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["file_id"], ["files.id"], name=op.f("fk_samples_file_id_files"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_samples")),
     )
     with op.batch_alter_table("samples", schema=None) as batch_op:
