@@ -1,0 +1,174 @@
+"""Decode a media file's audio with PyAV: constant-memory blocks, or one seeked segment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from worker.errors import MediaError
+
+_PREROLL_S = 0.5  # decode this much before a seek target so codec priming settles
+
+
+def _open(path: str | Path) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream]:
+    """Open a file and return it with its first audio stream, or raise MediaError."""
+    try:
+        container = av.open(str(path), "r")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise MediaError(f"cannot open {path}: {exc}") from exc
+    if not container.streams.audio:
+        container.close()
+        raise MediaError(f"{path}: no audio stream")
+    return container, container.streams.audio[0]
+
+
+def _layout(channels: int) -> str:
+    """Return the ffmpeg layout name for a channel count."""
+    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+
+
+def _frames(container, stream, path) -> Iterator[av.AudioFrame]:
+    """Yield decoded audio frames, turning decoder errors into MediaError."""
+    try:
+        for packet in container.demux(stream):
+            yield from packet.decode()
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: decoding failed: {exc}") from exc
+
+
+def _stream_t0(stream) -> float:
+    """Return the stream's start time in seconds (0 when unknown)."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def iter_audio_blocks(
+    path: str | Path, *, sr: int = 22050, block_seconds: float = 30.0
+) -> Iterator[np.ndarray]:
+    """Yield the audio as mono float32 blocks of block_seconds at `sr`; memory is one block.
+
+    Every block but the last has exactly round(block_seconds * sr) samples; the blocks
+    concatenated are the whole decoded track, sample 0 being the stream's first sample.
+    Channels are mixed down by ffmpeg's standard matrix (stereo: (L + R) / sqrt(2)).
+    """
+    block_n = max(1, round(block_seconds * sr))
+    container, stream = _open(path)
+    try:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        pending: list[np.ndarray] = []
+        have = 0
+        decoded_any = False
+
+        def take(out_frames) -> Iterator[np.ndarray]:
+            nonlocal have
+            for of in out_frames:
+                a = of.to_ndarray().reshape(-1)
+                if a.size:
+                    pending.append(a)
+                    have += a.size
+            while have >= block_n:
+                buf = np.concatenate(pending)
+                yield np.ascontiguousarray(buf[:block_n], dtype=np.float32)
+                rest = buf[block_n:]
+                pending[:] = [rest] if rest.size else []
+                have = rest.size
+
+        for frame in _frames(container, stream, path):
+            decoded_any = True
+            frame.pts = None  # let the resampler count samples; gaps/jitter are not ours
+            yield from take(resampler.resample(frame))
+        if not decoded_any:
+            raise MediaError(f"{path}: audio stream holds no decodable frames")
+        yield from take(resampler.resample(None))
+        if have:
+            yield np.concatenate(pending).astype(np.float32, copy=False)
+    finally:
+        container.close()
+
+
+class SegmentReader:
+    """Read many segments of one file without reopening it (e.g. a renderer's sample list).
+
+    Use as a context manager; read() has read_segment's semantics.
+    """
+
+    def __init__(self, path: str | Path, *, sr: int = 22050, channels: int = 1) -> None:
+        self.path, self.sr, self.channels = path, sr, channels
+        self.container, self.stream = _open(path)
+        self.t0 = _stream_t0(self.stream)
+        self._fresh = True  # nothing read yet: position is the start, no seek needed
+
+    def __enter__(self) -> SegmentReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self.container.close()
+
+    def _seek(self, seek_s: float) -> None:
+        """Seek backward to the packet at or before seek_s (stream time)."""
+        if self._fresh and seek_s <= 0:
+            return
+        try:
+            self.container.seek(int((self.t0 + seek_s) / self.stream.time_base),
+                                stream=self.stream, backward=True, any_frame=False)
+        except av.FFmpegError as exc:
+            raise MediaError(f"{self.path}: seek failed: {exc}") from exc
+
+    def read(self, start_s: float, dur_s: float) -> np.ndarray:
+        """Decode dur_s seconds from start_s: (n,) if mono, else (channels, n)."""
+        if dur_s < 0 or start_s < 0:
+            raise ValueError("start_s and dur_s must be >= 0")
+        sr, channels = self.sr, self.channels
+        n_out = round(dur_s * sr)
+        self._seek(max(0.0, start_s - _PREROLL_S))
+        self._fresh = False
+        resampler = av.AudioResampler(format="fltp", layout=_layout(channels), rate=sr)
+        chunks: list[np.ndarray] = []
+        first_t: float | None = None
+        got, need = 0, 0
+        for frame in _frames(self.container, self.stream, self.path):
+            if first_t is None:
+                pts = frame.pts
+                first_t = float(pts * frame.time_base) - self.t0 if pts is not None else 0.0
+                need = round((start_s - first_t) * sr) + n_out
+            frame.pts = None
+            for of in resampler.resample(frame):
+                chunks.append(of.to_ndarray())
+                got += chunks[-1].shape[1]
+            if got >= need + sr // 10:
+                break
+        else:
+            for of in resampler.resample(None):
+                chunks.append(of.to_ndarray())
+        out = np.zeros((channels, n_out), dtype=np.float32)
+        if chunks and first_t is not None:
+            audio = np.concatenate(chunks, axis=1)
+            skip = round((start_s - first_t) * sr)
+            src_lo, dst_lo = (skip, 0) if skip >= 0 else (0, -skip)
+            take = max(0, min(n_out - dst_lo, audio.shape[1] - src_lo))
+            out[:, dst_lo : dst_lo + take] = audio[:, src_lo : src_lo + take]
+        return out[0] if channels == 1 else out
+
+
+def read_segment(
+    path: str | Path, start_s: float, dur_s: float, *, sr: int = 22050, channels: int = 1
+) -> np.ndarray:
+    """Seek to start_s and decode dur_s seconds: (n,) for mono, (channels, n) otherwise.
+
+    Always returns exactly round(dur_s * sr) samples per channel (zeros past the end of the
+    audio). Times count from the stream's start, as in iter_audio_blocks; the position is
+    exact to the container's timestamp precision (1 ms in Matroska, a sample in mp4/wav/flac).
+    For many segments of one file, SegmentReader avoids reopening it.
+    """
+    if dur_s < 0 or start_s < 0:
+        raise ValueError("start_s and dur_s must be >= 0")
+    with SegmentReader(path, sr=sr, channels=channels) as reader:
+        return reader.read(start_s, dur_s)
