@@ -79,7 +79,7 @@ def test_harmonic_tones_are_clearer_than_noise_every_time():
 
 
 def test_power_tracks_level():
-    """Power (dBFS) of identical tones follows their level, in order and spacing."""
+    """Power (linear RMS) of identical tones follows their level, in order and ratio."""
     powers = []
     for db in (-6.0, -20.0, -34.0):
         y = np.concatenate([np.zeros(SR // 2, np.float32),
@@ -87,4 +87,6 @@ def test_power_tracks_level():
                             np.zeros(SR // 2, np.float32)])
         t = analyze_signal(y, SR, PARAMS)
         powers.append(float(t.power[np.argmax(t.power)]))
-    assert np.allclose(np.diff(powers), -14.0, atol=2.0), powers
+    in_db = 20 * np.log10(powers)
+    assert np.allclose(np.diff(in_db), -14.0, atol=2.0), powers
+    assert all(0 < p < 1 for p in powers)

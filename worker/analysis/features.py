@@ -17,7 +17,6 @@ VOICED_APERIODICITY = 0.35  # a frame is voiced when YIN's aperiodicity is below
 MIN_VOICED_FRACTION = 0.3  # a sample is pitched when this share of its frames is voiced
 MIN_VOICED_FRAMES = 2  # ... and at least this many frames (or all, if it has fewer)
 SILENT_RMS = 10.0 ** (-70.0 / 20.0)  # frames quieter than -70 dBFS RMS never count as voiced
-POWER_FLOOR_DB = -120.0
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # ASCII
 
 
@@ -56,10 +55,10 @@ def sample_features(frames: FrameChunk, starts: np.ndarray, ends: np.ndarray,
     k0, k1, kv1 = _spans(s, e, frames.start, len(frames), sr)
     m = (k1 - k0).astype(np.float64)
     rms = frames.rms.astype(np.float64)
-    # power: attack-weighted RMS in dBFS (frame RMS, weights falling linearly to the end).
+    # power: attack-weighted RMS, linear full scale 0-1 (frame RMS, weights falling linearly to
+    # the end), as the reference: filters such as `power>0` keep every audible sample.
     weighted = _attack_weighted(rms, k0, k1)
-    power = 20.0 * np.log10(np.maximum(weighted / ((m + 1) / 2.0), 1e-6))
-    power = np.maximum(power, POWER_FLOOR_DB)
+    power = np.clip(weighted / ((m + 1) / 2.0), 0.0, 1.0)
     # clarity: 1 - YIN aperiodicity, averaged over frames weighted by attack-weighted RMS.
     clear = _attack_weighted(rms * (1.0 - frames.aper), k0, k1)
     clarity = np.where(weighted > 0, clear / np.maximum(weighted, 1e-30), 0.0)
