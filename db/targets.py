@@ -106,24 +106,10 @@ def materialise_file_targets(
     return created
 
 
-def open_count(session: Session, job_id: int, stage: str) -> int:
-    """Targets of a stage still pending, queued or running."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Target)
-            .where(
-                Target.job_id == job_id,
-                Target.stage == stage,
-                Target.status.in_(TargetStatus.OPEN),
-            )
-        )
-        or 0
-    )
-
-
-def in_flight(session: Session, job_id: int, stages: Sequence[str]) -> int:
-    """Targets of these stages queued or running (what backpressure counts)."""
+def count_targets(
+    session: Session, job_id: int, stages: Sequence[str], statuses: Sequence[str]
+) -> int:
+    """How many targets of these stages are in one of these statuses."""
     if not stages:
         return 0
     return int(
@@ -133,11 +119,21 @@ def in_flight(session: Session, job_id: int, stages: Sequence[str]) -> int:
             .where(
                 Target.job_id == job_id,
                 Target.stage.in_(stages),
-                Target.status.in_([TargetStatus.QUEUED, TargetStatus.RUNNING]),
+                Target.status.in_(statuses),
             )
         )
         or 0
     )
+
+
+def open_count(session: Session, job_id: int, stage: str) -> int:
+    """Targets of a stage still pending, queued or running."""
+    return count_targets(session, job_id, [stage], TargetStatus.OPEN)
+
+
+def in_flight(session: Session, job_id: int, stages: Sequence[str]) -> int:
+    """Targets of these stages queued or running (what backpressure counts)."""
+    return count_targets(session, job_id, stages, [TargetStatus.QUEUED, TargetStatus.RUNNING])
 
 
 def take_pending(session: Session, job_id: int, stage: str, limit: int) -> list[int]:

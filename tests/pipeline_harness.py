@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from db.engine import dispose_engines, get_engine, session_scope
 from db.models import Job, Sample, Target, TargetStatus, TaskRun
+from db.targets import count_targets
 from scheduler.loop import Scheduler
 from worker.settings import Settings, get_settings, reset_settings
 
@@ -122,19 +123,7 @@ def job_status(engine: Engine, job_id: int) -> str:
 
 def count_done(engine: Engine, job_id: int, stage: str) -> int:
     with session_scope(engine) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Target)
-                .where(
-                    Target.job_id == job_id,
-                    Target.stage == stage,
-                    Target.status == TargetStatus.DONE,
-                )
-            )
-            or 0
-        )
-
+        return count_targets(session, job_id, [stage], [TargetStatus.DONE])
 
 def assert_exactly_once(
     engine: Engine, job_id: int, *, files: int, samples_per_file: int, strict_runs: bool = True
