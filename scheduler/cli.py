@@ -17,7 +17,7 @@ from worker.errors import SamplemillError
 from worker.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
