@@ -34,7 +34,8 @@ LOCAL = {"kind": "local", "folder": "media"}
         ({"source": {**LOCAL, "glob": "*"}}, "unknown key 'source.glob' in [source]; allowed: "
                                               "folder, kind, patterns"),
         ({"source": {"kind": "internet_archive", "query": ""}}, "source.query"),
-        ({"source": LOCAL, "subset": [{"name": "a"}, {"name": "a"}]}, "subset names must be unique"),
+        ({"source": LOCAL, "subset": [{"name": "a"}, {"name": "a"}]},
+         "subset names must be unique"),
         ({"source": LOCAL, "subset": [{"lim": 0}]}, "subset[0].lim"),
         ({"source": LOCAL, "subset": [{}], "layout": [{"subset": "other"}]},
          "layout[0].subset: no subset named 'other'"),
