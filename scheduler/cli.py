@@ -86,9 +86,9 @@ def run(job_file: Path, no_workers: bool) -> None:
 def scheduler(once: bool) -> None:
     """Run the reconciliation loop against the configured broker (for clusters)."""
     from scheduler.loop import Scheduler, celery_sender
-    from worker.app import app
+    from worker.app import create_app
 
-    sched = Scheduler(_engine(), get_settings(), celery_sender(app))
+    sched = Scheduler(_engine(), get_settings(), celery_sender(create_app()))
     if once:
         report = sched.tick()
         click.echo(json.dumps(report.__dict__))
@@ -131,8 +131,9 @@ def status(job: int | None, as_json: bool) -> None:
 def queue(as_json: bool, timeout: float) -> None:
     """Queue depths on the broker, and the workers online with what each runs."""
     from scheduler.monitor import queue_depths, workers
-    from worker.app import app
+    from worker.app import create_app
 
+    app = create_app()  # from the settings in force now, not those of the first import
     data = {"broker": get_settings().resolved_broker_url, "queues": queue_depths(app),
             "workers": workers(app, timeout)}
     if as_json:

@@ -16,7 +16,8 @@ POSTGRES_URL = os.environ.get(
 REQUIRED = os.environ.get("SAMPLEMILL_REQUIRE_SERVICES") == "1"
 
 
-def _unavailable(what: str, how: str, exc: Exception) -> None:
+def unavailable(what: str, how: str, exc: Exception) -> None:
+    """Skip, or fail when SAMPLEMILL_REQUIRE_SERVICES=1 (CI), saying what to start."""
     message = f"{what} unreachable ({exc}); {how}"
     if REQUIRED:
         pytest.fail(f"SAMPLEMILL_REQUIRE_SERVICES=1 but {message}")
@@ -32,7 +33,7 @@ def redis_url_or_skip() -> str:
         client.ping()
         client.flushdb()
     except Exception as exc:
-        _unavailable(
+        unavailable(
             "Redis", "start redis-server on 127.0.0.1:6379 or set SAMPLEMILL_TEST_REDIS_URL", exc
         )
     return REDIS_URL
@@ -50,7 +51,7 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        _unavailable(
+        unavailable(
             "PostgreSQL",
             "start PostgreSQL on 127.0.0.1:5432 or set SAMPLEMILL_TEST_POSTGRES_URL",
             exc,

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.ia_server import IAServer, ServedFile
+from tests.services import unavailable
 from worker.errors import DownloadError
 from worker.sources.download import RetryPolicy, download_file
 from worker.sources.politeness import HostLimiter, LocalHostLimiter, SlotTimeout
@@ -30,9 +31,8 @@ def rc() -> Iterator[redis.Redis]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.skip(
-            f"no Redis at {URL} ({exc}): start redis-server on 127.0.0.1:6379 "
-            "or set SAMPLEMILL_TEST_REDIS_URL"
+        unavailable(
+            "Redis", "start redis-server on 127.0.0.1:6379 or set SAMPLEMILL_TEST_REDIS_URL", exc
         )
     client.flushdb()
     yield client

@@ -215,10 +215,12 @@ def test_create_store_replace_and_load(catalog: Engine, cat: Catalog) -> None:
         create_subset(s, cat.job_id, {"name": "x", "limit": 3})
 
 
+@pytest.mark.parametrize(
+    "catalog_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_lateral_and_window_plans_agree(catalog: Engine, cat: Catalog) -> None:
     """PostgreSQL ranks per file in a LATERAL subquery; the window-partition plan must agree."""
-    if catalog.dialect.name != "postgresql":
-        pytest.skip("LATERAL is the PostgreSQL plan")
+    assert catalog.dialect.name == "postgresql"
     from db.subsets import subset_query
 
     specs = [
