@@ -162,9 +162,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_samples")),
     )
     with op.batch_alter_table("samples", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_samples_file_id_idx"), ["file_id", "idx"], unique=False
-        )
+        if op.get_context().dialect.name == "sqlite":  # PostgreSQL: ix_samples_subset_scan
+            batch_op.create_index(
+                batch_op.f("ix_samples_file_id_idx"), ["file_id", "idx"], unique=False
+            )
         batch_op.create_index(
             batch_op.f("ix_samples_job_id_file_id"), ["job_id", "file_id"], unique=False
         )
@@ -313,7 +314,8 @@ def downgrade() -> None:
         if op.get_context().dialect.name == "postgresql":
             batch_op.drop_index("ix_samples_subset_scan")
         batch_op.drop_index(batch_op.f("ix_samples_job_id_file_id"))
-        batch_op.drop_index(batch_op.f("ix_samples_file_id_idx"))
+        if op.get_context().dialect.name == "sqlite":
+            batch_op.drop_index(batch_op.f("ix_samples_file_id_idx"))
 
     op.drop_table("samples")
     with op.batch_alter_table("files", schema=None) as batch_op:
