@@ -58,7 +58,7 @@ def _write_table(columns: list[str], rows: Iterator[tuple], fh: IO[str], cap: in
         if cap is not None and shown >= cap:
             more = True
             break
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     console = Console(file=fh, width=200 if fh is not sys.stdout or not fh.isatty() else None)
     console.print(table)
     if more:
@@ -93,6 +93,15 @@ def _write_parquet(columns: list[str], rows: Iterator[tuple], path: Path) -> int
     writer.close()
     return count
 
+
+
+def _cell(value: object) -> str:
+    """A table cell for people: floats to 4 significant digits (CSV/JSON keep full precision)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
 
 @click.command("query")
 @click.argument("scope", type=click.Choice(SCOPES))
