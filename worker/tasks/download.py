@@ -22,7 +22,6 @@ from worker.tasks.runner import Deferred, TargetContext, run_target
 log = logging.getLogger(__name__)
 
 
-
 @app.task(name="samplemill.download")
 def download(target_id: int) -> str:
     """Run the download target `target_id`."""
