@@ -82,7 +82,10 @@ def test_films_to_grid_and_sorted_audio(tmp_path: Path, monkeypatch: pytest.Monk
         assert subset.layout["trustworthiness_2d"] > 0.65, "no better than a random layout (~0.5)"
         artifacts = {a.name: a for a in session.scalars(select(Artifact))}
         clips = subset_clips(session, outcome.job_id, "main")
-    assert set(artifacts) == {"by-sound", "by-pitch"}
+    assert set(artifacts) == {"by-sound", "by-pitch", "main"}
+    picture = artifacts.pop("main")
+    assert picture.kind == "layout_plot"
+    assert Path(picture.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     job_spec = {r["name"]: r for r in __import__("tomllib").loads(job.read_text())["render"]}
     for name, artifact in artifacts.items():
         path = Path(artifact.path)
