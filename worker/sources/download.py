@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # file reads for hashing
+NET_CHUNK = 1 << 18  # network reads: a killed worker loses at most this much of a part
 PART_SUFFIX = ".part"
 USER_AGENT = "samplemill/0.1 (+batch media sampler)"
 PERMANENT_STATUS = frozenset({400, 401, 403, 404, 405, 410, 451})
@@ -207,7 +208,7 @@ class _Job:
             ensure_room(self.part, total - have, self.disk_reserve_bytes)
         os.lseek(fd, have, os.SEEK_SET)
         done = have
-        chunks = resp.raw.stream(CHUNK, decode_content=False)
+        chunks = resp.raw.stream(NET_CHUNK, decode_content=False)
         while True:
             try:
                 buf = next(chunks)
