@@ -168,12 +168,16 @@ def _insert_many(session: Session, cols: dict[str, np.ndarray], vectors: Any) ->
     session.execute(insert(Sample), params)
 
 
-def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch]) -> int:
-    """Delete the batches' files' samples and insert the new ones in the session's transaction."""
-    file_ids = [b.file_id for b in batches]
+def delete_file_samples(session: Session, file_ids: Sequence[int]) -> None:
+    """Delete these files' samples: the one way samples go (they have no foreign keys)."""
     for start in range(0, len(file_ids), _DELETE_CHUNK):
         chunk = file_ids[start : start + _DELETE_CHUNK]
         session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
+
+
+def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch]) -> int:
+    """Delete the batches' files' samples and insert the new ones in the session's transaction."""
+    delete_file_samples(session, [b.file_id for b in batches])
     batches = [b for b in batches if b.size]
     if not batches:
         return 0

@@ -173,7 +173,7 @@ class Sample(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No foreign keys to jobs or files: samples are written in bulk (tens of millions) and the
     # per-row checks cost half of PostgreSQL's COPY rate (docs/benchmarks.md). Samples are only
-    # ever replaced per file (db/bulk.py) or deleted with their file (db/sources.py).
+    # ever replaced or deleted per file, through db/bulk.py (delete_file_samples).
     job_id: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int] = mapped_column(BigInteger)
     idx: Mapped[int] = mapped_column(Integer)

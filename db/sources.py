@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import File, Item, Sample, Target, utcnow
+from db.bulk import delete_file_samples
+from db.models import File, Item, Target, utcnow
 
 YEAR = re.compile(r"(\d{4})")
 CHUNK = 500  # keys per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
@@ -178,8 +179,8 @@ def upsert_items(
 
 def _reset_changed(session: Session, file_ids: Sequence[int]) -> None:
     """Forget what was derived from files whose content changed: samples and targets."""
+    delete_file_samples(session, file_ids)
     for chunk in _chunks(file_ids):
-        session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
         session.execute(delete(Target).where(Target.file_id.in_(chunk)))
 
 
