@@ -11,7 +11,6 @@ fetches them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -34,10 +33,10 @@ from sqlalchemy import Engine, delete, select, update
 
 from db.engine import session_scope
 from db.models import File, Job, JobStatus, Target, TargetStatus, utcnow
+from worker.sources.checksums import md5_of
 from worker.stages import Stage, job_stages
 
 VERIFIED_STAGES = ("download", "checksum")
-CHUNK = 1 << 20
 MISSING, SIZE, MD5 = "missing", "size mismatch", "md5 mismatch"
 
 
@@ -123,16 +122,6 @@ def files_to_check(engine: Engine, job_id: int) -> list[Check]:
     return checks
 
 
-def _md5(path: Path, advance: Callable[[int], None]) -> str:
-    """md5 of a file, calling `advance(n)` after each chunk read."""
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while buf := fh.read(CHUNK):
-            h.update(buf)
-            advance(len(buf))
-    return h.hexdigest()
-
-
 def check_file(check: Check, advance: Callable[[int], None] = lambda n: None) -> Problem | None:
     """None when the file is on disk with the expected size and md5, else what is wrong."""
 
@@ -155,7 +144,7 @@ def check_file(check: Check, advance: Callable[[int], None] = lambda n: None) ->
         advance(check.expected_size)
         return problem(SIZE, f"{size} bytes, expected {check.expected_size}", size=size)
     try:
-        md5 = _md5(path, advance)
+        md5 = md5_of(path, progress=advance)[0]
     except OSError as exc:
         return problem(MISSING, f"{path}: unreadable: {exc.strerror or exc}", size=size)
     if check.expected_md5 and md5 != check.expected_md5:

@@ -19,6 +19,7 @@ import requests
 import urllib3
 
 from worker.errors import DownloadError
+from worker.sources.checksums import CHUNK, md5_of
 from worker.sources.disk import ensure_room
 from worker.sources.retry import RetryPolicy, backoff_delay, parse_retry_after
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20  # file reads for hashing
 NET_CHUNK = 1 << 18  # network reads: a killed worker loses at most this much of a part
 PART_SUFFIX = ".part"
 USER_AGENT = "samplemill/0.1 (+batch media sampler)"
@@ -78,20 +78,6 @@ class _Corrupt(Exception):
 def part_path(dest: Path) -> Path:
     """The temporary file a download of `dest` streams into (same folder, so rename is atomic)."""
     return dest.with_name(dest.name + PART_SUFFIX)
-
-
-def md5_of(path: Path, chunk: int = CHUNK, limit: int | None = None) -> tuple[str, int]:
-    """(md5 hex, bytes read) of a file, optionally of its first `limit` bytes only."""
-    h = hashlib.md5()
-    n = 0
-    with open(path, "rb") as f:
-        while limit is None or n < limit:
-            buf = f.read(chunk if limit is None else min(chunk, limit - n))
-            if not buf:
-                break
-            h.update(buf)
-            n += len(buf)
-    return h.hexdigest(), n
 
 
 def verify_file(path: Path, *, expected_size: int | None, expected_md5: str | None) -> str | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from worker.errors import ConfigError, UnsafePathError
+from worker.sources.checksums import CHUNK, md5_of
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,9 @@ def list_local(
         yield LocalFile(real, rel, st.st_size, st.st_mtime, path_metadata(rel))
 
 
-def md5_file(path: Path, chunk: int = 1 << 20) -> str:
+def md5_file(path: Path, chunk: int = CHUNK) -> str:
     """The md5 hex digest of a file, read in `chunk`-byte pieces."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while buf := f.read(chunk):
-            h.update(buf)
-    return h.hexdigest()
+    return md5_of(path, chunk)[0]
 
 
 def require_inside(folder: Path, path: Path) -> Path:
