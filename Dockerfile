@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY worker ./worker
 COPY scheduler ./scheduler
 COPY db ./db

@@ -82,8 +82,8 @@ def log(msg: str) -> None:
 
 def use_env(data_dir: str, catalog_url: str, broker_url: str, concurrency: int) -> Any:
     """Point this process's settings (and the workers it starts) at one configuration."""
+    from core.settings import get_settings, reset_settings
     from db.engine import dispose_engines
-    from worker.settings import get_settings, reset_settings
 
     os.environ.update({
         "SAMPLEMILL_DATA_DIR": data_dir,

@@ -13,11 +13,11 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
+from core.errors import QueryError
 from db.models import File, Sample, Subset, SubsetMember
 from db.query.compile import compile_filter, join_tables
 from db.query.parser import parse_sort
 from db.query.ranking import apply_stages, key_columns, limit_per, ordered, tune_for_ranking
-from worker.errors import QueryError
 
 BASE = ("_b0", "_b1", "_id")  # file id, start time, sample id: the order before any sort
 _CHUNK = 10_000

@@ -25,8 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from core.stages import Stage
 from db.models import File, Target, TargetStatus, TaskRun, utcnow
-from worker.stages import Stage
 
 
 def ensure_job_targets(session: Session, job_id: int, stage: Stage, keys: Sequence[str]) -> int:

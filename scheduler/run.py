@@ -25,6 +25,8 @@ from rich.progress import (
 from rich.text import Text
 from sqlalchemy import Engine
 
+from core.errors import SamplemillError
+from core.settings import EMBEDDED, Settings
 from db import targets as tq
 from db.engine import get_engine, session_scope
 from db.models import JobStatus
@@ -33,8 +35,6 @@ from scheduler.jobspec import load_spec
 from scheduler.loop import Scheduler, celery_sender
 from scheduler.monitor import JobProgress, job_failures, job_progress
 from scheduler.submit import find_job, submit_spec
-from worker.errors import SamplemillError
-from worker.settings import EMBEDDED, Settings
 
 
 class RateColumn(ProgressColumn):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.settings import Settings, get_settings, reset_settings
 from db.engine import dispose_engines, get_engine, session_scope
 from db.models import Job, Sample, Target, TargetStatus, TaskRun
 from db.targets import count_targets
 from scheduler.loop import Scheduler
-from worker.settings import Settings, get_settings, reset_settings
 
 REPO = Path(__file__).resolve().parents[1]
 

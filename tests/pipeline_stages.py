@@ -11,10 +11,10 @@ import time
 
 from sqlalchemy import delete
 
+from core.errors import PermanentError
+from core.stages import Stage, StageParams, register
 from db.models import File, Sample
 from worker.app import app
-from worker.errors import PermanentError
-from worker.stages import Stage, StageParams, register
 from worker.tasks.runner import TargetContext, run_target
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import MediaError
 from tests.mediagen import (
     tone_sequence,
     write_garbage,
@@ -13,7 +14,6 @@ from tests.mediagen import (
     write_video_only,
 )
 from worker.analysis.decode import SegmentReader, iter_audio_blocks, read_segment
-from worker.errors import MediaError
 
 SR = 22050
 

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import func, select
 
+from core.settings import Settings
 from db.engine import session_scope
 from db.models import File, Sample, Target, TargetStatus
 from scheduler.cli import main
 from scheduler.demo import SR, demo_film, write_mp4
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure
-from worker.settings import Settings
 
 
 def _collection(root: Path, films: int) -> Path:

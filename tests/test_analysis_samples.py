@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from core.errors import SamplemillError
 from tests.mediagen import harmonic_tone, speechlike, tone_sequence, white_noise, write_media
 from worker.analysis import AnalysisParams, SampleTable, analyze_file, analyze_signal, file_stats
 from worker.analysis.analyze import Analyzer
 from worker.analysis.decode import iter_audio_blocks
-from worker.errors import SamplemillError
 
 SR = 22050
 NOTE = re.compile(r"^[A-G]#?-?\d+$")

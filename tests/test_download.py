@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from core.errors import DownloadError, UnsafePathError
 from tests.ia_server import Fault, IAServer, ServedFile, tree
-from worker.errors import DownloadError, UnsafePathError
 from worker.sources.download import (
     RetryLaterError,
     RetryPolicy,

@@ -15,9 +15,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core.errors import DownloadError
 from tests.ia_server import IAServer, ServedFile
 from tests.services import unavailable
-from worker.errors import DownloadError
 from worker.sources.download import RetryPolicy, download_file
 from worker.sources.politeness import HostLimiter, LocalHostLimiter, SlotTimeout
 

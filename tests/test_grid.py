@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.errors import ConfigError, SamplemillError
+from core.errors import ConfigError, SamplemillError
 from worker.layout.cells import cell_centres, occupancy
 from worker.layout.grid import assign_grid, fit_to_grid, grid_shape
 from worker.layout.quality import assignment_cost, grid_neighbour_distance

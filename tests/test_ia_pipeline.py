@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import func, select, update
 
+from core.settings import Settings
 from db.engine import session_scope
 from db.models import File, Item, JobStatus, Target, TargetStatus, TaskRun, utcnow
 from scheduler.cli import main as cli
@@ -31,7 +32,6 @@ from tests.ia_server import Fault, IAServer, ServedFile, tree
 from tests.mediagen import white_noise, write_media
 from tests.pipeline_harness import catalog, configure, job_status, wait_for
 from tests.test_pipeline_faults import Cluster
-from worker.settings import Settings
 from worker.sources.download import part_path
 
 PAGE = 20  # the server pages scrapes at this many items, whatever count the client asks
@@ -587,8 +587,8 @@ def test_upserts_are_set_based(catalog: Any) -> None:
 
 def test_fedflix_example_is_a_valid_job() -> None:
     """examples/archive-fedflix.toml validates, against archive.org, through every stage."""
+    from core.stages import job_stages
     from scheduler.jobspec import load_spec
-    from worker.stages import job_stages
 
     spec, _ = load_spec(Path(__file__).resolve().parents[1] / "examples" / "archive-fedflix.toml")
     assert spec["source"]["kind"] == "internet_archive" and spec["source"]["endpoint"] == ""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError, DownloadError
 from tests.ia_server import IAServer, ServedFile, ia_server_fixture, tree  # noqa: F401
-from worker.errors import ConfigError, DownloadError
 from worker.sources.download import RetryPolicy, download_file, verify_file
 from worker.sources.internet_archive import (
     DEFAULT_FIELDS,

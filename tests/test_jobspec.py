@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from core.errors import ConfigError
 from db.engine import session_scope
 from db.models import Job
 from scheduler.cli import main
 from scheduler.jobspec import load_spec, validate_spec
 from tests.pipeline_harness import catalog, configure
-from worker.errors import ConfigError
 
 LOCAL = {"kind": "local", "folder": "media"}
 

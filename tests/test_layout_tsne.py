@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from worker.errors import ConfigError, SamplemillError
+from core.errors import ConfigError, SamplemillError
 from worker.layout.quality import trustworthiness
 from worker.layout.tsne import embed, order
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.errors import ConfigError, UnsafePathError
+from core.errors import ConfigError, UnsafePathError
 from worker.sources.local import list_local, md5_file, path_metadata, require_inside
 
 

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
+from core.settings import Settings
 from db.engine import session_scope
 from db.models import JobStatus, Target, TargetStatus, TaskRun
 from scheduler.embedded import EmbeddedBroker, LocalWorkers
@@ -27,7 +28,6 @@ from tests.pipeline_harness import (
     wait_for,
     write_job,
 )
-from worker.settings import Settings
 
 
 class Cluster:

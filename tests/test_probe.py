@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import MediaError
 from tests.mediagen import (
     white_noise,
     write_garbage,
@@ -12,7 +13,6 @@ from tests.mediagen import (
     write_video_only,
 )
 from worker.analysis.probe import ProbeResult, probe_media
-from worker.errors import MediaError
 
 SR = 22050
 

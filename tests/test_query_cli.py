@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from core.settings import reset_settings
 from db.engine import dispose_engines, get_engine
 from scheduler.commands.query import query, stats, subset
 from tests.catalog_factory import Catalog, build_catalog
-from worker.settings import reset_settings
 
 
 @pytest.fixture

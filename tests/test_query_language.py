@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import QueryError
 from db.query import (
     ExpressionError,
     compile_filter,
@@ -12,7 +13,6 @@ from db.query import (
     resolve,
     valid_names,
 )
-from worker.errors import QueryError
 
 
 def caret_column(message: str) -> int:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.errors import QueryError
 from db.engine import session_scope
 from db.models import File, Item, Job, Sample
 from db.query import compile_predicate, run_query
 from tests.catalog_factory import Catalog, build_catalog
-from worker.errors import QueryError
 
 Row = dict[str, Any]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
 from worker.layout.ranking import rank
 
 FEATURES = {

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.errors import UnsafePathError
+from core.errors import UnsafePathError
 from worker.sources.paths import safe_media_path
 
 GOOD = [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.errors import ConfigError
-from worker.settings import Settings, get_settings, reset_settings
+from core.errors import ConfigError
+from core.settings import Settings, get_settings, reset_settings
 
 
 @pytest.fixture(autouse=True)

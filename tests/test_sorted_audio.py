@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
+from core.errors import ConfigError, MediaError, SamplemillError
 from tests.mediagen import harmonic_tone, write_media
-from worker.errors import ConfigError, MediaError, SamplemillError
 from worker.render.sorted_audio import (
     Clip,
     SortedAudioParams,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from core.errors import QueryError
 from db.engine import session_scope
 from db.models import Target
 from db.stats import histogram, scatter_points, totals
 from scheduler.plots import save_histogram, save_scatter
 from tests.catalog_factory import Catalog, build_catalog
-from worker.errors import QueryError
 
 
 @pytest.fixture

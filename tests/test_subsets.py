@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.errors import QueryError
 from db.engine import session_scope
 from db.models import Subset, SubsetMember
 from db.query.ranking import random_key_py
 from db.subsets import SubsetSpec, create_subset, load_subset, members_digest, select_subset
 from tests.catalog_factory import Catalog, build_catalog
-from worker.errors import QueryError
 
 Row = dict[str, Any]
 Stage = tuple[str, bool, float | None]

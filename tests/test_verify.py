@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from core.settings import Settings
 from db.engine import session_scope
 from db.models import File, JobStatus, Sample, Target, TargetStatus
 from scheduler.cli import main as cli
@@ -25,7 +26,6 @@ from tests.test_ia_pipeline import (
     quiet,
     write_ia_job,
 )
-from worker.settings import Settings
 
 
 def verify(job_id: int, *args: str) -> tuple[int, dict]:

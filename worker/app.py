@@ -12,9 +12,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from core.settings import get_settings
+from core.stages import Stage, all_stages
 from worker.pipeline import TASK_MODULES
-from worker.settings import get_settings
-from worker.stages import Stage, all_stages
 
 
 def _stage_for_task(name: str) -> Stage | None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from worker.stages import Stage, StageParams, register
+from core.stages import Stage, StageParams, register
 
 # --- parameter tables -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from worker.errors import QueryError
+from core.errors import QueryError
 
 
 class ExpressionError(QueryError):

@@ -38,8 +38,8 @@ def _analysis_options(func: Any) -> Any:
 
 def _analyse(path: Path, method: str, min_ms: float, max_ms: float, delta: float,
              max_samples: int, where: str):  # type: ignore[no-untyped-def]
+    from core.errors import SamplemillError
     from worker.analysis import AnalysisParams, analyze_file, probe_media
-    from worker.errors import SamplemillError
 
     probe = probe_media(path)
     if not probe.has_audio:
@@ -101,7 +101,7 @@ def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float, pad_before_m
     """Analyse FILE, sort its samples and write them, overlapped, to --out."""
     import numpy as np
 
-    from worker.errors import ConfigError
+    from core.errors import ConfigError
     from worker.layout.ranking import rank
     from worker.render.sorted_audio import Clip, SortedAudioParams, render_sorted_audio
 

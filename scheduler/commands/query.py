@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from worker.errors import SamplemillError
+from core.errors import SamplemillError
 
 SCOPES = ("samples", "files", "items")
 TABLE_ROWS = 200  # a table without --limit shows this many rows
@@ -156,7 +156,7 @@ def query(
 def _stats_dir(out: Path | None, job_id: int | None) -> Path:
     if out is not None:
         return out
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().data_dir / "stats" / (f"job-{job_id}" if job_id else "all")
 

@@ -31,10 +31,10 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Engine, delete, select, update
 
+from core.stages import Stage, job_stages
 from db.engine import session_scope
 from db.models import File, Job, JobStatus, Target, TargetStatus, utcnow
 from worker.sources.checksums import md5_of
-from worker.stages import Stage, job_stages
 
 VERIFIED_STAGES = ("download", "checksum")
 MISSING, SIZE, MD5 = "missing", "size mismatch", "md5 mismatch"

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.signal import resample_poly
 from threadpoolctl import threadpool_limits
 
+from core.errors import SamplemillError
 from worker.analysis import params as P
 from worker.analysis.decode import iter_audio_blocks
 from worker.analysis.features import sample_features
@@ -16,7 +17,6 @@ from worker.analysis.onsets import BACKTRACK_FRAMES, OnsetTracker
 from worker.analysis.params import AnalysisParams
 from worker.analysis.samples import SampleTable
 from worker.analysis.silence import SilenceSegmenter
-from worker.errors import SamplemillError
 
 DECODE_BLOCK_SECONDS = 10.0  # small blocks keep the working set in cache (~12% faster than 30 s)
 

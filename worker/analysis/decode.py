@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from worker.errors import MediaError
+from core.errors import MediaError
 
 _PREROLL_S = 0.5  # decode this much before a seek target so codec priming settles
 

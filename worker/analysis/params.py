@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from worker.errors import SamplemillError
+from core.errors import SamplemillError
 
 # Fixed analysis grid of the reference method (SuperFlux onset strength on a log-mel).
 N_FFT = 2048

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-from worker.errors import MediaError
+from core.errors import MediaError
 
 _TAIL_S = 20.0  # when measuring, demux only this much before the claimed end (if it is there)
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from worker.errors import ConfigError, SamplemillError
+from core.errors import ConfigError, SamplemillError
 from worker.layout.assignment import EXACT_MAX_CELLS, exact_assignment, grid_assignment
 from worker.layout.rasterfairy import rasterfairy
 

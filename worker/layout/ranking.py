@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
 
 
 def rank(

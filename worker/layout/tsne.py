@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from worker.errors import ConfigError, SamplemillError
+from core.errors import ConfigError, SamplemillError
 
 Method = Literal["tsne", "umap"]
 FFT_MIN_N = 4000  # from here on, FFT-interpolated gradients beat Barnes-Hut (1-D and 2-D only)

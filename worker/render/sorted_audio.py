@@ -14,8 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from core.errors import ConfigError, MediaError, SamplemillError
 from worker.analysis.decode import read_segment
-from worker.errors import ConfigError, MediaError, SamplemillError
 from worker.render.writers import AudioWriter
 
 SILENT_DB = -80.0  # clips quieter than this are left as they are, not boosted

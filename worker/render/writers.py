@@ -9,7 +9,7 @@ from types import TracebackType
 
 import numpy as np
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".mp3": "MP3"}
 MP3_BIT_RATE = 192_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from worker.errors import DownloadError
+from core.errors import DownloadError
 
 
 def free_bytes(path: Path) -> int:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from worker.errors import DownloadError
+from core.errors import DownloadError
 from worker.sources.checksums import CHUNK, md5_of
 from worker.sources.disk import ensure_room
 from worker.sources.retry import RetryPolicy, backoff_delay, parse_retry_after

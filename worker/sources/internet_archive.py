@@ -15,7 +15,7 @@ from internetarchive import ArchiveSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from worker.errors import ConfigError, DownloadError
+from core.errors import ConfigError, DownloadError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.errors import ConfigError, UnsafePathError
+from core.errors import ConfigError, UnsafePathError
 from worker.sources.checksums import CHUNK, md5_of
 
 

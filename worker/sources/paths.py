@@ -7,7 +7,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from worker.errors import UnsafePathError
+from core.errors import UnsafePathError
 
 # Unicode categories refused anywhere in a name: controls, format chars (bidi overrides,
 # zero-width joiners, BOM), surrogates, private use, unassigned, line/paragraph separators.

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from worker.errors import DownloadError
+from core.errors import DownloadError
 
 # KEYS[1] lease zset; ARGV: token, cap, lease_ms. Drops expired leases, then takes one if free.
 _ACQUIRE = """

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import PermanentError
 from db.models import File
 from worker.app import app
-from worker.errors import PermanentError
 from worker.tasks.runner import TargetContext, run_target
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import PermanentError
 from db.models import File
 from worker.app import app
-from worker.errors import PermanentError
 from worker.tasks.runner import TargetContext, run_target
 
 

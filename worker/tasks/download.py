@@ -12,10 +12,10 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
+from core.errors import DownloadError, PermanentError, UnsafePathError
+from core.settings import Settings
 from db.models import File
 from worker.app import app
-from worker.errors import DownloadError, PermanentError, UnsafePathError
-from worker.settings import Settings
 from worker.sources.politeness import HostLimiter
 from worker.tasks.runner import Deferred, TargetContext, run_target
 

@@ -23,10 +23,10 @@ import psutil
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.errors import PermanentError
+from core.settings import Settings, get_settings
 from db.engine import get_engine, session_scope
 from db.models import File, Job, Target, TargetStatus, TaskRun, utcnow
-from worker.errors import PermanentError
-from worker.settings import Settings, get_settings
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 

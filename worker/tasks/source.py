@@ -7,10 +7,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from core.errors import ConfigError, DownloadError, PermanentError
 from db.engine import session_scope
 from db.sources import UpsertCounts, upsert_local, upsert_scraped
 from worker.app import app
-from worker.errors import ConfigError, DownloadError, PermanentError
 from worker.tasks.runner import TargetContext, run_target
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
+from core.queues import QUEUES
 
 Scope = Literal["job", "file"]
-QUEUES = ("io", "cpu", "render")
 
 
 class StageParams(BaseModel):
@@ -91,7 +91,7 @@ BUILTIN_STAGE_MODULES = ("worker.pipeline",)
 
 def stage_modules() -> list[str]:
     """Modules that define stages: the built-ins plus SAMPLEMILL_EXTRA_STAGES."""
-    from worker.settings import get_settings
+    from core.settings import get_settings
 
     return [*BUILTIN_STAGE_MODULES, *get_settings().extra_stages]
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from worker.errors import ConfigError
+from core.errors import ConfigError
 
 EMBEDDED = "embedded"
 
