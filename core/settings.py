@@ -14,10 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.queues import QUEUES
 
 EMBEDDED = "embedded"
 
@@ -108,6 +109,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Modules that register extra stages (imported by workers and the scheduler).",
     )
+
+    @field_validator("queue_limits", "time_limits")
+    @classmethod
+    def _known_queues(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(QUEUES))
+        if unknown:
+            raise ValueError(f"unknown queue(s) {', '.join(unknown)}; queues: {', '.join(QUEUES)}")
+        return value
 
     @classmethod
     def settings_customise_sources(

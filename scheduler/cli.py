@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import SamplemillError
+from core.queues import QUEUES
 from core.settings import get_settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -222,7 +223,8 @@ def db_current() -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Start a Celery worker on all queues (extra arguments go to `celery worker`)."""
-    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "io,cpu,render",
+    args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q",
+            ",".join(QUEUES),
             *ctx.args]
     os.execv(sys.executable, args)
 

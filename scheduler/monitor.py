@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import Engine, select
 
+from core.queues import QUEUES
 from core.stages import job_stages
 from db import targets as tq
 from db.engine import session_scope
@@ -65,7 +66,7 @@ def job_failures(engine: Engine, job_id: int) -> list[dict[str, Any]]:
         ]
 
 
-def queue_depths(app: Celery, queues: tuple[str, ...] = ("io", "cpu", "render")) -> dict[str, int]:
+def queue_depths(app: Celery, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
     """Messages waiting in each queue (read straight from the broker)."""
     depths: dict[str, int] = {}
     with app.connection_for_read() as conn:
