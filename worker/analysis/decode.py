@@ -11,6 +11,11 @@ import numpy as np
 from core.errors import MediaError
 
 _PREROLL_S = 0.5  # decode this much before a seek target so codec priming settles
+# AAC-LC encoders prepend 1024 samples of priming. MP4/MOV (edit list) and Matroska (CodecDelay)
+# tell the demuxer, which drops them; ADTS, MPEG-TS and FLV cannot, so ffmpeg decodes them as
+# audio and every time would be 23 ms late at 44.1 kHz. Drop them there ourselves.
+_AAC_PRIMING = 1024
+_NO_PRIMING_SIGNAL = frozenset({"aac", "mpegts", "flv", "latm", "loas"})
 
 
 def _open(path: str | Path) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream]:
@@ -39,6 +44,15 @@ def _frames(container, stream, path) -> Iterator[av.AudioFrame]:
         raise MediaError(f"{path}: decoding failed: {exc}") from exc
 
 
+def _priming_s(container, stream) -> float:
+    """Return seconds of encoder priming at the stream's start that the demuxer left in."""
+    cc = stream.codec_context
+    formats = set(container.format.name.split(","))
+    if cc.name == "aac" and cc.profile == "LC" and formats & _NO_PRIMING_SIGNAL and cc.sample_rate:
+        return _AAC_PRIMING / cc.sample_rate
+    return 0.0
+
+
 def _stream_t0(stream) -> float:
     """Return the stream's start time in seconds (0 when unknown)."""
     if stream.start_time is None or stream.time_base is None:
@@ -62,11 +76,14 @@ def iter_audio_blocks(
         pending: list[np.ndarray] = []
         have = 0
         decoded_any = False
+        skip = round(_priming_s(container, stream) * sr)  # output samples still to drop
 
         def take(out_frames) -> Iterator[np.ndarray]:
-            nonlocal have
+            nonlocal have, skip
             for of in out_frames:
                 a = of.to_ndarray().reshape(-1)
+                if skip and a.size:
+                    a, skip = a[skip:], max(0, skip - a.size)
                 if a.size:
                     pending.append(a)
                     have += a.size
@@ -99,7 +116,7 @@ class SegmentReader:
     def __init__(self, path: str | Path, *, sr: int = 22050, channels: int = 1) -> None:
         self.path, self.sr, self.channels = path, sr, channels
         self.container, self.stream = _open(path)
-        self.t0 = _stream_t0(self.stream)
+        self.t0 = _stream_t0(self.stream) + _priming_s(self.container, self.stream)
         self._fresh = True  # nothing read yet: position is the start, no seek needed
 
     def __enter__(self) -> SegmentReader:
