@@ -1,0 +1,1 @@
+"""The `remix` render kind: a silence-split random remix of a film or several."""
