@@ -115,3 +115,24 @@ def espeak_speech(text: str, out_wav: Path, *, speed: int = 150) -> Path:
     subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(out_wav), "--", text],
                    check=True, capture_output=True)
     return out_wav
+
+
+def note_hz(midi: float) -> float:
+    """Frequency of a MIDI note number."""
+    return 440.0 * 2 ** ((midi - 69) / 12)
+
+
+def tone_track(notes: list[int], note_s: float, sr: int, *, level: float = 0.3,
+               seed: int = 0) -> np.ndarray:
+    """Sustained harmonic tones, one per MIDI note, each `note_s` long with 10 ms ramps."""
+    rng = np.random.default_rng(seed)
+    n = round(note_s * sr)
+    t = np.arange(n) / sr
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+    out = []
+    for m in notes:
+        f0 = note_hz(m)
+        y = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) / k
+                for k in range(1, 6) if f0 * k < sr / 2 * 0.9)
+        out.append((level * ramp * y / np.max(np.abs(y))).astype(np.float32))
+    return np.concatenate(out)

@@ -52,6 +52,7 @@ class AVWriter:
             ac = self.container.add_stream("aac", rate=sr)
             ac.layout = "mono" if channels == 1 else "stereo"
             ac.bit_rate = audio_bit_rate
+            ac.options = {"aac_coder": "fast"}  # 3x the default twoloop coder's speed
             ac.codec_context.flags |= int(Flags.bitexact)
             self.audio = ac
         self.frames = 0
