@@ -237,6 +237,7 @@ def _register_optional() -> None:
         ("scheduler.commands.query", ("query", "stats", "subset")),
         ("scheduler.commands.media", ("analyze", "sort_audio", "demo_media")),
         ("scheduler.commands.verify", ("verify",)),
+        ("scheduler.commands.sound_video", ("remix", "resynth")),
     ):
         try:
             mod = importlib.import_module(module)
