@@ -147,10 +147,10 @@ def test_every_index_backend_finds_neighbours_and_survives_a_round_trip(backend,
     d, i = index.search(q, 5)
     assert (i[:, 0] == np.arange(200)).mean() > 0.9
     assert (np.diff(d, axis=1) >= -1e-4).all()
-    f, fr = index.locate(i[:, 0])
+    f, _ = index.locate(i[:, 0])
     assert set(f.tolist()) <= {0, 1}
     again = FrameIndex.load(index.save(tmp_path / "ix"))
-    d2, i2 = again.search(q, 5)
+    _, i2 = again.search(q, 5)
     assert (i2[:, 0] == i[:, 0]).mean() > 0.95
     assert again.successor(np.array([999, 1000, 2999])).tolist() == [-1, 1001, -1]
 
