@@ -28,10 +28,10 @@ from db.engine import create_catalog_engine, get_engine, session_scope
 from db.migrate import upgrade
 from db.models import File, Job, Sample
 from db.query import compile_predicate
-from db.subsets import SubsetSpec, create_subset, select_subset
+from db.subsets import SubsetParams, create_subset, select_subset
 
 NOTES = np.array(["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B", "-"])
-SPEC = SubsetSpec(
+SPEC = SubsetParams(
     name="bench",
     filter="samples>80&medianPower>0.5",
     ffilter="octave>1&power>0",
@@ -155,7 +155,7 @@ def orm_baseline(engine: Engine, job_id: int, file_id: int, rows: int) -> float:
     return rows / (time.perf_counter() - t)
 
 
-def naive_subset(engine: Engine, job_id: int, spec: SubsetSpec) -> list[int]:
+def naive_subset(engine: Engine, job_id: int, spec: SubsetParams) -> list[int]:
     """The reference's way: load files and their samples as objects, filter and sort in Python."""
     keep_file = compile_predicate(spec.filter, "files")
     keep_sample = compile_predicate(spec.ffilter, "samples")

@@ -267,7 +267,7 @@ def e2e_in_process(engine: Any, settings: Any, job_id: int, n: int,
 
     queue: list[int] = []
     sched = Scheduler(engine, settings.model_copy(update={"queue_limits": limits}),
-                      lambda stage, target_id: queue.append(target_id))
+                      lambda stage, target_id, _queue: queue.append(target_id))
     ticks = 0
     t0 = time.perf_counter()
     while True:
@@ -344,7 +344,7 @@ def planning(url: str, n: int, data_dir: str, label: str, runner_samples: int, *
     mark_stage_done(engine, job_id, "source", file_scoped=False)
     sent = 0
 
-    def count(stage: Any, target_id: int) -> None:
+    def count(stage: Any, target_id: int, queue: str) -> None:
         nonlocal sent
         sent += 1
 

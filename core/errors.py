@@ -7,12 +7,15 @@ class SamplemillError(Exception):
     """Root of every error samplemill raises on purpose."""
 
 
-class ConfigError(SamplemillError):
-    """A setting or a job spec is invalid; the message names the key."""
-
-
 class PermanentError(SamplemillError):
     """A target cannot succeed however often it is retried (bad input, corrupt media)."""
+
+
+class ConfigError(PermanentError):
+    """A setting, a parameter or a job spec is invalid; the message names the key.
+
+    Deterministic, so a target that raises it fails at once instead of being retried.
+    """
 
 
 class MediaError(PermanentError):
@@ -31,5 +34,5 @@ class DownloadError(SamplemillError):
         self.permanent = permanent
 
 
-class QueryError(SamplemillError):
+class QueryError(ConfigError):
     """A filter or sort expression is invalid; the message points at the bad token."""

@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     def output_dir(self) -> Path:
         return self.data_dir / "output"
 
+    def job_output_dir(self, job_id: int) -> Path:
+        """Where a job's renders and pictures go."""
+        return self.output_dir / f"job-{job_id}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.render_kinds import MEMBER_VALUES
 from db.bulk import load_vectors
-from db.models import Artifact, File, Sample, Subset, SubsetMember, utcnow
+from db.models import File, Sample, Subset, SubsetMember, utcnow
 from db.subsets import members_digest
-
-SORTABLE = ("tsne", "x", "y", "hz", "power", "clarity", "dur", "midi", "start", "position")
 
 
 @dataclass(frozen=True)
@@ -38,26 +37,30 @@ def subset_row(session: Session, job_id: int, name: str) -> Subset:
 
 
 def load_layout_inputs(
-    session: Session, job_id: int, name: str, *, cache_dir: Path | None = None
+    session: Session,
+    job_id: int,
+    name: str,
+    *,
+    features: Sequence[str],
+    cache_dir: Path | None = None,
 ) -> LayoutInputs:
-    """Member ids, spectral vectors and scalar features of a subset, in member order.
+    """Member ids, spectral vectors and the named sample `features` of a subset, in order.
 
     Vectors are cached in `cache_dir` under the digest of the ordered member ids: a subset whose
     members change (re-selection, or re-analysis, which gives samples new ids) misses the cache.
     """
     subset = subset_row(session, job_id, name)
     rows = session.execute(
-        select(SubsetMember.sample_id, Sample.power, Sample.hz, Sample.clarity, Sample.dur,
-               Sample.midi)
+        select(SubsetMember.sample_id, *(getattr(Sample, f) for f in features))
         .join(Sample, Sample.id == SubsetMember.sample_id)
         .where(SubsetMember.subset_id == subset.id)
         .order_by(SubsetMember.position)
     ).all()
     ids = [r[0] for r in rows]
     digest = members_digest(ids)
-    features = {
+    values = {
         key: np.array([r[i + 1] for r in rows], dtype=np.float64)
-        for i, key in enumerate(("power", "hz", "clarity", "dur", "midi"))
+        for i, key in enumerate(features)
     }
     cached = cache_dir / f"vectors-{digest}.npy" if cache_dir is not None else None
     if cached is not None and cached.is_file():
@@ -69,7 +72,7 @@ def load_layout_inputs(
             tmp = cached.with_suffix(".tmp.npy")
             np.save(tmp, vectors)
             tmp.replace(cached)
-    return LayoutInputs(subset.id, ids, vectors, features, digest)
+    return LayoutInputs(subset.id, ids, vectors, values, digest)
 
 
 def store_layout(
@@ -127,47 +130,22 @@ class MemberClip:
     values: dict[str, float | None]
 
 
+def _member_column(name: str) -> Any:
+    """The column of a member value: the layout's on subset_members, the rest on samples."""
+    column = getattr(SubsetMember, name, None)
+    return column if column is not None else getattr(Sample, name)
+
+
 def subset_clips(session: Session, job_id: int, name: str) -> list[MemberClip]:
     """Every member of a subset with its source file path and sortable values, in order."""
     subset = subset_row(session, job_id, name)
     rows = session.execute(
-        select(SubsetMember.sample_id, File.path, Sample.start, Sample.dur, SubsetMember.tsne,
-               SubsetMember.x, SubsetMember.y, Sample.hz, Sample.power, Sample.clarity,
-               Sample.midi, SubsetMember.position)
+        select(SubsetMember.sample_id, File.path, Sample.start, Sample.dur,
+               *(_member_column(v) for v in MEMBER_VALUES))
         .join(Sample, Sample.id == SubsetMember.sample_id)
         .join(File, File.id == Sample.file_id)
         .where(SubsetMember.subset_id == subset.id)
         .order_by(SubsetMember.position)
     ).all()
-    clips = []
-    for r in rows:
-        values = dict(zip(("tsne", "x", "y", "hz", "power", "clarity", "midi", "position"),
-                          (r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]), strict=True))
-        values["dur"] = r[3]
-        values["start"] = r[2]
-        clips.append(MemberClip(r[0], r[1] or "", r[2], r[3], values))
-    return clips
-
-
-def record_artifact(
-    session: Session,
-    *,
-    job_id: int,
-    subset_id: int | None,
-    kind: str,
-    name: str,
-    path: Path,
-    params: dict[str, Any],
-    duration: float | None,
-) -> Artifact:
-    """Insert or replace the artifact (job, kind, name): re-rendering never duplicates it."""
-    session.execute(
-        delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind,
-                               Artifact.name == name)
-    )
-    artifact = Artifact(job_id=job_id, subset_id=subset_id, kind=kind, name=name,
-                        path=str(path), params=params, duration=duration,
-                        size=path.stat().st_size if path.exists() else None)
-    session.add(artifact)
-    session.flush()
-    return artifact
+    return [MemberClip(r[0], r[1] or "", r[2], r[3], dict(zip(MEMBER_VALUES, r[4:], strict=True)))
+            for r in rows]

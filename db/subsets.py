@@ -6,14 +6,16 @@ import hashlib
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
 from core.errors import QueryError
+from core.stages import StageParams
 from db.models import File, Sample, Subset, SubsetMember
 from db.query.compile import compile_filter, join_tables
 from db.query.parser import parse_sort
@@ -23,45 +25,31 @@ BASE = ("_b0", "_b1", "_id")  # file id, start time, sample id: the order before
 _CHUNK = 10_000
 
 
-@dataclass(frozen=True)
-class SubsetSpec:
-    """What a subset holds: file filter, sample filter, staged sort, per-file and total limits."""
+class SubsetParams(StageParams):
+    """A subset (the job's [[subset]] table, or `samplemill subset create`): file filter, sample
+    filter, staged sort, per-file and total limits. Expressions are checked when it is built."""
 
-    name: str
-    filter: str = "samples>0"
-    ffilter: str = ""
-    fsort: str = ""
-    flim: int | None = None
-    lim: int | None = None
+    name: str = Field("main", min_length=1, max_length=200)
+    filter: str = Field("samples>0", description="File filter.")
+    ffilter: str = Field("", description="Sample filter.")
+    fsort: str = Field("", description="Staged sample sort, e.g. power=desc=0.75&clarity=desc.")
+    flim: int | None = Field(None, ge=1, description="Per-file limit (default lim ÷ files).")
+    lim: int | None = Field(16384, ge=1, description="Total limit (None: no limit).")
     shuffle: bool = False
     seed: int = 0
 
+    @field_validator("filter", "ffilter", "fsort")
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> SubsetSpec:
-        """A spec from a dict (job spec, JSON); unknown keys are a QueryError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise QueryError(
-                f"subset: unknown key(s) {', '.join(unknown)}; allowed: {sorted(known)}"
-            )
-        if not data.get("name"):
-            raise QueryError("subset: a name is required")
-        return cls(**{k: v for k, v in data.items() if v is not None or k in ("flim", "lim")})
-
-    def to_dict(self) -> dict[str, Any]:
-        """The spec as a JSON-ready dict."""
-        return asdict(self)
-
-    def check(self) -> None:
-        """Parse every expression and check the limits (QueryError when invalid)."""
-        compile_filter(self.filter, "files")
-        compile_filter(self.ffilter, "samples")
-        parse_sort(self.fsort, "samples")
-        for key in ("flim", "lim"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise QueryError(f"subset {self.name}: {key} must be at least 1, not {value}")
+    def _expression(cls, value: str, info: ValidationInfo) -> str:
+        scope = "files" if info.field_name == "filter" else "samples"
+        try:
+            if info.field_name == "fsort":
+                parse_sort(value, scope)
+            else:
+                compile_filter(value, scope)
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 @dataclass
@@ -85,7 +73,7 @@ def passing_files(session: Session, job_id: int, file_filter: str | None) -> int
     return int(session.scalar(stmt) or 0)
 
 
-def per_file_limit(spec: SubsetSpec, files: int) -> int | None:
+def per_file_limit(spec: SubsetParams, files: int) -> int | None:
     """`flim`, or ceil(lim ÷ passing files) so the union can reach `lim`; None without limits."""
     if spec.flim is not None:
         return spec.flim
@@ -95,7 +83,7 @@ def per_file_limit(spec: SubsetSpec, files: int) -> int | None:
 
 
 def subset_query(  # type: ignore[no-untyped-def]
-    session: Session, job_id: int, spec: SubsetSpec, *, lateral: bool | None = None
+    session: Session, job_id: int, spec: SubsetParams, *, lateral: bool | None = None
 ):
     """The SELECT of the subset's sample ids in order (before any shuffle).
 
@@ -103,7 +91,6 @@ def subset_query(  # type: ignore[no-untyped-def]
     sorts over an index scan) or as window functions partitioned by file (SQLite, or
     `lateral=False`); both give the same members.
     """
-    spec.check()
     keys = parse_sort(spec.fsort, "samples")
     flim = per_file_limit(spec, passing_files(session, job_id, spec.filter))
     if lateral is None:
@@ -140,7 +127,7 @@ def subset_query(  # type: ignore[no-untyped-def]
     return stmt.limit(spec.lim) if spec.lim is not None else stmt
 
 
-def select_subset(session: Session, job_id: int, spec: SubsetSpec) -> list[int]:
+def select_subset(session: Session, job_id: int, spec: SubsetParams) -> list[int]:
     """The subset's sample ids in order: deterministic for a catalog and a spec."""
     stmt = subset_query(session, job_id, spec)
     tune_for_ranking(session)
@@ -162,14 +149,14 @@ def _write_members(session: Session, subset_id: int, ids: Sequence[int]) -> None
         )
 
 
-def create_subset(session: Session, job_id: int, spec: SubsetSpec | Mapping[str, Any]) -> Subset:
+def create_subset(session: Session, job_id: int, spec: SubsetParams | Mapping[str, Any]) -> Subset:
     """Select and store the subset by name, replacing one of the same name in this transaction.
 
     Members whose order is unchanged (same digest) are kept with their layout; otherwise they
     are deleted and re-inserted and the layout is cleared. The caller commits.
     """
-    if not isinstance(spec, SubsetSpec):
-        spec = SubsetSpec.from_mapping(spec)
+    if not isinstance(spec, SubsetParams):
+        spec = SubsetParams(**spec)
     ids = select_subset(session, job_id, spec)
     digest = members_digest(ids)
     subset = session.scalar(select(Subset).where(Subset.job_id == job_id, Subset.name == spec.name))
@@ -177,13 +164,13 @@ def create_subset(session: Session, job_id: int, spec: SubsetSpec | Mapping[str,
         subset = Subset(job_id=job_id, name=spec.name)
         session.add(subset)
     elif subset.members_digest == digest and subset.members_count == len(ids):
-        subset.spec = spec.to_dict()
+        subset.spec = spec.model_dump()
         session.flush()
         return subset
     else:
         session.execute(delete(SubsetMember).where(SubsetMember.subset_id == subset.id))
         subset.layout = None
-    subset.spec = spec.to_dict()
+    subset.spec = spec.model_dump()
     subset.members_count = len(ids)
     subset.members_digest = digest
     session.flush()

@@ -163,6 +163,11 @@ def take_pending(session: Session, job_id: int, stage: str, limit: int) -> list[
     return ids
 
 
+def target_keys(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """The key of each target id."""
+    return dict(session.execute(select(Target.id, Target.key).where(Target.id.in_(ids))).all())
+
+
 def release(session: Session, ids: Sequence[int]) -> None:
     """Put queued targets back to pending (their message could not be sent)."""
     if ids:

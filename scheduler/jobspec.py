@@ -1,6 +1,9 @@
 """Job specs: a TOML file with a [source] and a table per stage, validated against the registry.
 
-Every error names the key (`analyze.min_ms`, `subset[1].lim`) and says what is allowed.
+Each table is validated by its stage's own model (a `[[render]]` entry by its kind's), then each
+stage's submit-time check sees the whole spec (references between tables, expressions, a local
+folder that must exist). Every error names the key (`analyze.min_ms`, `subset[1].lim`) and says
+what is allowed. This module knows no stage or kind by name.
 """
 
 from __future__ import annotations
@@ -9,112 +12,107 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from core.errors import ConfigError
-from core.stages import all_stages
-from worker.pipeline import SourceParams
+from core.stages import Stage, all_stages, allowed_keys, explain
 
 
-def _spec_model() -> type[BaseModel]:
+def _spec_model(stages: list[Stage]) -> type[BaseModel]:
     """The pydantic model of a whole job spec, built from the registered stages."""
     fields: dict[str, Any] = {
         "name": (str, Field("job", min_length=1, max_length=200)),
         "description": (str, ""),
-        "source": (SourceParams, ...),
     }
-    for stage in all_stages():
-        if stage.params is None or stage.table is None:
+    for stage in stages:
+        entry = stage.entry_type()
+        if entry is None or stage.table is None:
             continue
-        typ = list[stage.params] if stage.many else stage.params  # type: ignore[name-defined]
-        fields[stage.table] = (typ | None, None)
+        typ = list[entry] if stage.many else entry  # type: ignore[valid-type]
+        fields[stage.table] = (typ, ...) if stage.required else (typ | None, None)
     return create_model(  # type: ignore[call-overload,no-any-return]
         "JobSpec", __config__=ConfigDict(extra="forbid"), **fields
     )
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("local", "internet_archive") and out == "source":
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out
+class _Locations:
+    """Reads pydantic error locations of a job spec: which parts are kind tags, and which keys
+    the table holding an unknown key allows."""
 
+    def __init__(self, model: type[BaseModel], stages: list[Stage], data: dict[str, Any]) -> None:
+        self.model = model
+        self.by_table = {s.table: s for s in stages if s.table}
+        self.data = data
 
-def _allowed(model: type[BaseModel], loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
-    """The keys allowed at the table that holds `loc`'s last key."""
-    table = loc[:-1]
-    if not table:
-        return sorted(model.model_fields)
-    stage_table = str(table[0])
-    if stage_table == "source":
-        kind = data.get("source", {}).get("kind")
-        adapter = TypeAdapter(SourceParams)
-        schema = adapter.json_schema()
-        for sub in schema.get("$defs", {}).values():
-            if sub.get("properties", {}).get("kind", {}).get("const") == kind:
-                return sorted(sub["properties"])
+    def is_tag(self, parent: tuple[Any, ...], part: Any) -> bool:
+        """True for the kind name pydantic puts after a variant table (`render.0.<kind>`)."""
+        stage = self.by_table.get(parent[0]) if parent else None
+        if stage is None or not stage.tags():
+            return False
+        depth = 2 if stage.many else 1
+        return len(parent) == depth and part in stage.tags()
+
+    def allowed(self, loc: tuple[Any, ...]) -> list[str]:
+        """The keys allowed in the table that holds `loc`'s last key."""
+        if len(loc) == 1:
+            return sorted(self.model.model_fields)
+        stage = self.by_table.get(loc[0])
+        if stage is None:
+            return []
+        if not stage.tags():
+            return allowed_keys(stage.params) if stage.params else []
+        entry = self.data.get(loc[0])
+        if stage.many and isinstance(entry, list) and isinstance(loc[1], int):
+            entry = entry[loc[1]]
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        for model in stage.models():
+            if model.model_fields["kind"].default == kind:
+                return allowed_keys(model)
         return ["kind"]
-    for stage in all_stages():
-        if stage.table == stage_table and stage.params is not None:
-            return sorted(stage.params.model_fields)
-    return []
 
 
-def validate_spec(data: dict[str, Any]) -> dict[str, Any]:
-    """Validate a parsed job spec; returns it normalised (defaults filled in)."""
-    model = _spec_model()
+def validate_spec(data: dict[str, Any], *, base: Path | None = None) -> dict[str, Any]:
+    """Validate a parsed job spec; returns it normalised (defaults filled in).
+
+    `base` is the folder relative paths in the spec are taken from (the job file's).
+    """
+    stages = all_stages()
+    model = _spec_model(stages)
     try:
-        spec = model.model_validate(data)
+        spec = model.model_validate(data, context={"base": base})  # a context: see StageParams
     except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = _loc(loc) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                allowed = _allowed(model, loc, data)
-                where = f" in [{_loc(loc[:-1])}]" if len(loc) > 1 else ""
-                messages.append(
-                    f"unknown key {key!r}{where}; allowed: {', '.join(allowed)}"
-                )
-            elif err["type"] == "missing":
-                messages.append(f"missing key {key!r}")
-            elif err["type"] == "union_tag_invalid":
-                messages.append(f"{key}: kind must be one of: local, internet_archive")
-            elif err["type"] == "union_tag_not_found":
-                messages.append(f"{key}: missing key 'kind' (local or internet_archive)")
-            else:
-                messages.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid job spec: " + "; ".join(messages)) from None
-    out = spec.model_dump(mode="json", exclude_none=True)
-    _check_references(out)
+        where = _Locations(model, stages, data)
+        lines = explain(exc, allowed=where.allowed, tag=where.is_tag)
+        raise ConfigError("invalid job spec: " + "; ".join(lines)) from None
+    out: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    _check(stages, spec, out)
     return out
 
 
-def _check_references(spec: dict[str, Any]) -> None:
-    """Cross-table rules: unique subset names, layouts and renders name a known subset."""
-    subsets = [s["name"] for s in spec.get("subset", [])]
-    if len(set(subsets)) != len(subsets):
-        raise ConfigError("invalid job spec: subset names must be unique")
-    for table in ("layout", "render"):
-        for i, entry in enumerate(spec.get(table, [])):
-            if entry["subset"] not in subsets:
-                raise ConfigError(
-                    f"invalid job spec: {table}[{i}].subset: no subset named "
-                    f"{entry['subset']!r}; defined: {', '.join(subsets) or '(none)'}"
-                )
-    if "render" in spec:
-        laid_out = {entry["subset"] for entry in spec.get("layout", [])}
-        for i, entry in enumerate(spec["render"]):
-            if entry["sort"].startswith("tsne") and entry["subset"] not in laid_out:
-                raise ConfigError(
-                    f"invalid job spec: render[{i}].sort: sorting by tsne needs a [[layout]] "
-                    f"for subset {entry['subset']!r}"
-                )
+def _check(stages: list[Stage], spec: BaseModel, out: dict[str, Any]) -> None:
+    """Each stage's own checks, given the whole normalised spec; keys of `many` stages unique."""
+    for stage in stages:
+        value = getattr(spec, stage.table, None) if stage.table else None
+        if value is None:
+            continue
+        entries = value if stage.many else [value]
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            where = f"{stage.table}[{i}]" if stage.many else str(stage.table)
+            if stage.many:
+                key = stage.key_for(entry)
+                if key in seen:
+                    field = (stage.key_field or "key").removeprefix("resolved_")
+                    raise ConfigError(
+                        f"invalid job spec: {where}: {stage.table} {field}s must be unique "
+                        f"({key!r} twice)"
+                    )
+                seen.add(key)
+            if stage.check is not None:
+                try:
+                    stage.check(entry, out)
+                except ConfigError as exc:
+                    raise ConfigError(f"invalid job spec: {where}.{exc}") from None
 
 
 def load_spec(path: Path) -> tuple[dict[str, Any], str]:
@@ -127,8 +125,4 @@ def load_spec(path: Path) -> tuple[dict[str, Any], str]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    spec = validate_spec(data)
-    source = spec["source"]
-    if source["kind"] == "local" and not Path(source["folder"]).is_absolute():
-        source["folder"] = str((path.parent / source["folder"]).resolve())
-    return spec, text
+    return validate_spec(data, base=path.parent), text

@@ -25,14 +25,15 @@ from db.models import Job, JobStatus, Target, TargetStatus, utcnow
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[Stage, int], None]
+Sender = Callable[[Stage, int, str], None]
+"""send(stage, target_id, queue): publish the stage's task for one target onto `queue`."""
 
 
 def celery_sender(app: Celery) -> Sender:
-    """Send a stage's task for one target id onto the stage's queue."""
+    """Send a stage's task for one target id onto the given queue."""
 
-    def send(stage: Stage, target_id: int) -> None:
-        app.send_task(stage.task_name, args=[target_id], queue=stage.queue)
+    def send(stage: Stage, target_id: int, queue: str) -> None:
+        app.send_task(stage.task_name, args=[target_id], queue=queue)
 
     return send
 
@@ -79,7 +80,7 @@ class Scheduler:
 
     def _tick_job(self, job_id: int, spec: dict, report: TickReport) -> None:
         stages = job_stages(spec)
-        to_send: list[tuple[Stage, list[int]]] = []
+        to_send: list[tuple[Stage, list[int], list[str]]] = []
         all_complete = True
         with session_scope(self.engine) as session:
             earlier_files: list[Stage] = []
@@ -90,7 +91,8 @@ class Scheduler:
                     created = tq.materialise_file_targets(session, job_id, stage, earlier_files)
                     earlier_files.append(stage)
                 elif earlier_complete:
-                    created = tq.ensure_job_targets(session, job_id, stage, stage.keys(spec))
+                    created = tq.ensure_job_targets(session, job_id, stage,
+                                                    stage.target_keys(spec))
                 report.created += created
                 complete = (
                     earlier_complete
@@ -113,7 +115,8 @@ class Scheduler:
                     limit -= len(ids)
                     report.resent += len(resend)
                     if ids or resend:
-                        to_send.append((stage, [*resend, *ids]))
+                        batch = [*resend, *ids]
+                        to_send.append((stage, batch, self._queues(session, spec, stage, batch)))
             if all_complete:
                 self._finish_job(session, job_id)
                 report.finished_jobs.append(job_id)
@@ -128,12 +131,22 @@ class Scheduler:
             budgets[queue] = cap - tq.in_flight(session, job_id, names)
         return budgets
 
-    def _send_all(self, batches: list[tuple[Stage, list[int]]], report: TickReport) -> None:
+    def _queues(self, session: Session, spec: dict, stage: Stage, ids: list[int]) -> list[str]:
+        """The queue of each target: the stage's, or per target when the stage routes by its
+        parameters (a render kind that runs elsewhere)."""
+        if stage.queue_of is None:
+            return [stage.queue] * len(ids)
+        keys = tq.target_keys(session, ids)
+        return [stage.queue_for(stage.params_for(spec, keys[i])) for i in ids]
+
+    def _send_all(
+        self, batches: list[tuple[Stage, list[int], list[str]]], report: TickReport
+    ) -> None:
         """Publish after the commit that marked the targets queued; undo what fails to send."""
-        for stage, ids in batches:
-            for n, target_id in enumerate(ids):
+        for stage, ids, queues in batches:
+            for n, (target_id, queue) in enumerate(zip(ids, queues, strict=True)):
                 try:
-                    self.send(stage, target_id)
+                    self.send(stage, target_id, queue)
                     report.enqueued += 1
                 except Exception:
                     log.exception("could not send %s for target %s", stage.name, target_id)

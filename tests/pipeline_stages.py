@@ -44,8 +44,7 @@ def fake_analyze(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
-    params = FakeAnalyzeParams(**ctx.params)
+def handle(ctx: TargetContext, params: FakeAnalyzeParams) -> None:
     assert ctx.file is not None
     if params.fail_marker and params.fail_marker in ctx.file.key:
         raise PermanentError(f"{ctx.file.key}: refused by the test stage")

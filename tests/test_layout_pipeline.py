@@ -18,8 +18,9 @@ from db.models import Artifact, Subset, SubsetMember
 from scheduler.demo import demo_film, write_mp4
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure
-from worker.render.sorted_audio import Clip, expected_duration_ms
-from worker.tasks.render_sorted_audio import render_params, sorted_clips
+from worker.render.members import order_members
+from worker.render.sorted_audio.params import SortedAudioParams
+from worker.render.sorted_audio.renderer import Clip, expected_duration_ms
 
 JOB = """
 name = "layout"
@@ -90,11 +91,10 @@ def test_films_to_grid_and_sorted_audio(tmp_path: Path, monkeypatch: pytest.Monk
     for name, artifact in artifacts.items():
         path = Path(artifact.path)
         assert path.is_file() and path.suffix == (".wav" if name == "by-sound" else ".mp3")
-        spec = {**job_spec[name], "overlap_ms": 128.0, "fade_ms": 10.0, "pad_before_ms": 500.0,
-                "pad_after_ms": 2000.0, "match_db": -16.0, "volume": 0.6}
-        ordered = sorted_clips(clips, spec["sort"], None)
+        params = SortedAudioParams(**job_spec[name])
+        ordered = [clips[i] for i in order_members([c.values for c in clips], params.sort)]
         expected = expected_duration_ms(
-            [Clip(Path(c.path), c.start, c.dur) for c in ordered], render_params(spec)) / 1000
+            [Clip(Path(c.path), c.start, c.dur) for c in ordered], params) / 1000
         with av.open(str(path)) as container:
             decoded = sum(f.samples for f in container.decode(audio=0))
             rate = container.streams.audio[0].rate

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.errors import QueryError
+from core.errors import ConfigError, QueryError
 from db.engine import session_scope
 from db.models import Subset, SubsetMember
 from db.query.ranking import random_key_py
-from db.subsets import SubsetSpec, create_subset, load_subset, members_digest, select_subset
+from db.subsets import SubsetParams, create_subset, load_subset, members_digest, select_subset
 from tests.catalog_factory import Catalog, build_catalog
 
 Row = dict[str, Any]
@@ -79,7 +79,7 @@ def test_reference_example_exact_figures(catalog: Engine, big: Catalog) -> None:
     stages = [("power", True, 0.75), ("clarity", True, None)]
     assert 2 <= sum(map(file_ok, big.files)) < len(big.files)
     for flim, lim in [(100, 16384), (100, 700), (None, 900), (40, None)]:
-        spec = SubsetSpec("ref", flim=flim, lim=lim, **REFERENCE)
+        spec = SubsetParams(name="ref", flim=flim, lim=lim, **REFERENCE)
         expected = reference_subset(big, file_ok, sample_ok, stages, flim, lim)
         with session_scope(catalog) as s:
             got = select_subset(s, big.job_id, spec)
@@ -119,7 +119,7 @@ def test_scaled_examples_and_limits(catalog: Engine, cat: Catalog) -> None:
     for spec_args, file_ok, sample_ok, stages, flim, lim in cases:
         expected = reference_subset(cat, file_ok, sample_ok, stages, flim, lim)
         with session_scope(catalog) as s:
-            got = select_subset(s, cat.job_id, SubsetSpec("x", **spec_args))
+            got = select_subset(s, cat.job_id, SubsetParams(name="x", **spec_args))
         assert got == expected, spec_args
         assert expected
 
@@ -128,8 +128,8 @@ def test_empty_fsort_still_honours_the_limits(catalog: Engine, cat: Catalog) -> 
     """The reference never cut an unsorted subset; here: time order per file, files by id."""
     files = [f for f in cat.files if f["samples"] > 0]
     with session_scope(catalog) as s:
-        got = select_subset(s, cat.job_id, SubsetSpec("plain", flim=3, lim=20))
-        default_flim = select_subset(s, cat.job_id, SubsetSpec("plain", lim=50))
+        got = select_subset(s, cat.job_id, SubsetParams(name="plain", flim=3, lim=20))
+        default_flim = select_subset(s, cat.job_id, SubsetParams(name="plain", lim=50))
     expected = []
     for f in sorted(files, key=lambda f: f["id"]):
         rows = sorted((r for r in cat.samples if r["file_id"] == f["id"]),
@@ -147,13 +147,13 @@ def test_empty_fsort_still_honours_the_limits(catalog: Engine, cat: Catalog) -> 
 
 def test_random_sort_and_shuffle_are_seeded(catalog: Engine, cat: Catalog) -> None:
     with session_scope(catalog) as s:
-        a = select_subset(s, cat.job_id, SubsetSpec("r", fsort="random=7", lim=30))
-        b = select_subset(s, cat.job_id, SubsetSpec("r", fsort="random=7", lim=30))
-        c = select_subset(s, cat.job_id, SubsetSpec("r", fsort="random=8", lim=30))
-        plain = select_subset(s, cat.job_id, SubsetSpec("p", fsort="power=desc", lim=30))
-        shuf = select_subset(s, cat.job_id, SubsetSpec("p", fsort="power=desc", lim=30,
+        a = select_subset(s, cat.job_id, SubsetParams(name="r", fsort="random=7", lim=30))
+        b = select_subset(s, cat.job_id, SubsetParams(name="r", fsort="random=7", lim=30))
+        c = select_subset(s, cat.job_id, SubsetParams(name="r", fsort="random=8", lim=30))
+        plain = select_subset(s, cat.job_id, SubsetParams(name="p", fsort="power=desc", lim=30))
+        shuf = select_subset(s, cat.job_id, SubsetParams(name="p", fsort="power=desc", lim=30,
                                                        shuffle=True, seed=3))  # fmt: skip
-        shuf2 = select_subset(s, cat.job_id, SubsetSpec("p", fsort="power=desc", lim=30,
+        shuf2 = select_subset(s, cat.job_id, SubsetParams(name="p", fsort="power=desc", lim=30,
                                                         shuffle=True, seed=3))  # fmt: skip
     assert a == b and a != c
     expected = reference_subset(
@@ -205,13 +205,13 @@ def test_create_store_replace_and_load(catalog: Engine, cat: Catalog) -> None:
     assert _members(catalog, first_id) == list(enumerate(loaded.sample_ids))
 
     # A failing replacement rolls back: the stored subset is untouched.
-    with pytest.raises(QueryError), session_scope(catalog) as s:
+    with pytest.raises(ConfigError, match="ffilter"), session_scope(catalog) as s:
         create_subset(s, cat.job_id, {**spec, "ffilter": "power>"})
     with session_scope(catalog) as s:
         assert load_subset(s, cat.job_id, "loud").sample_ids == loaded.sample_ids
         with pytest.raises(QueryError, match="no subset named"):
             load_subset(s, cat.job_id, "missing")
-    with pytest.raises(QueryError, match="unknown key"), session_scope(catalog) as s:
+    with pytest.raises(ConfigError, match="unknown key"), session_scope(catalog) as s:
         create_subset(s, cat.job_id, {"name": "x", "limit": 3})
 
 
@@ -224,11 +224,12 @@ def test_lateral_and_window_plans_agree(catalog: Engine, cat: Catalog) -> None:
     from db.subsets import subset_query
 
     specs = [
-        SubsetSpec("a", ffilter="octave>1&power>0", fsort="power=desc=0.75&clarity=desc",
+        SubsetParams(name="a", ffilter="octave>1&power>0", fsort="power=desc=0.75&clarity=desc",
                    flim=5, lim=40),
-        SubsetSpec("b", fsort="clarity=asc=0.5&power=desc=10&dur=asc", lim=25),
-        SubsetSpec("c", flim=3, lim=20),
-        SubsetSpec("d", ffilter="item.year>1950|file.medianPower<0.5", fsort="random=3", lim=30),
+        SubsetParams(name="b", fsort="clarity=asc=0.5&power=desc=10&dur=asc", lim=25),
+        SubsetParams(name="c", flim=3, lim=20),
+        SubsetParams(name="d", ffilter="item.year>1950|file.medianPower<0.5", fsort="random=3",
+                     lim=30),
     ]  # fmt: skip
     with session_scope(catalog) as s:
         for spec in specs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,11 +191,20 @@ def compile_predicate(expr: str | None, scope: str = "samples") -> Callable[[Map
     return _node_fn(node, scope)
 
 
+def predicate_mask(rows: Sequence[Mapping], expr: str | None, scope: str = "samples") -> Any:
+    """A boolean numpy mask of the rows that pass `expr` (in memory, the SQL semantics)."""
+    import numpy as np
+
+    predicate = compile_predicate(expr, scope)
+    return np.fromiter((bool(predicate(r)) for r in rows), dtype=bool, count=len(rows))
+
+
 __all__ = [
     "CompiledFilter",
     "apply_filter",
     "compile_filter",
     "compile_predicate",
     "join_tables",
+    "predicate_mask",
     "sql_value",
 ]

@@ -12,6 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigError, SamplemillError
+from scheduler.commands.options import given, model_option
+from worker.analysis.params import AnalyzeParams
+from worker.render.sorted_audio.params import SortedAudioParams
+
 SAMPLE_COLUMNS = ("start", "dur", "power", "hz", "note", "octave", "midi", "clarity")
 
 
@@ -22,35 +27,29 @@ def _fmt(value: Any) -> str:
 def _analysis_options(func: Any) -> Any:
     """The [analyze] knobs as command-line options."""
     options = [
-        click.option("--method", type=click.Choice(["onset", "silence"]), default="onset",
-                     show_default=True),
-        click.option("--min-ms", type=float, default=80.0, show_default=True),
-        click.option("--max-ms", type=float, default=1000.0, show_default=True),
-        click.option("--delta", type=float, default=0.07, show_default=True),
-        click.option("--samples", "max_samples", type=int, default=-1,
-                     help="Most samples kept (-1: all)."),
-        click.option("--filter", "where", default="", help="Keep samples matching EXPR."),
+        model_option(AnalyzeParams, "method", "--method", type=click.Choice(["onset", "silence"])),
+        model_option(AnalyzeParams, "min_ms", "--min-ms", type=float),
+        model_option(AnalyzeParams, "max_ms", "--max-ms", type=float),
+        model_option(AnalyzeParams, "delta", "--delta", type=float),
+        model_option(AnalyzeParams, "max_samples", "--samples", type=int),
+        model_option(AnalyzeParams, "filter", "--filter"),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _analyse(path: Path, method: str, min_ms: float, max_ms: float, delta: float,
-             max_samples: int, where: str):  # type: ignore[no-untyped-def]
-    from core.errors import SamplemillError
-    from worker.analysis import AnalysisParams, analyze_file, probe_media
+def _analyse(path: Path, knobs: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from db.query import predicate_mask
+    from worker.analysis import analyze_file, probe_media
 
+    params = AnalyzeParams(**given(knobs))
     probe = probe_media(path)
     if not probe.has_audio:
         raise SamplemillError(f"{path}: no audio track")
-    params = AnalysisParams(method=method, min_ms=min_ms, max_ms=max_ms, delta=delta,
-                            max_samples=max_samples)
     table = analyze_file(path, params)
-    if where and len(table):
-        from worker.tasks.analyze import keep_mask
-
-        table = table.select(keep_mask(table.rows(), where))
+    if params.filter and len(table):
+        table = table.select(predicate_mask(table.rows(), params.filter))
     return probe, table
 
 
@@ -63,7 +62,7 @@ def analyze(file: Path, fmt: str, **knobs: Any) -> None:
     """Probe FILE and cut its audio into samples with features; print them."""
     from worker.analysis import file_stats
 
-    probe, table = _analyse(file, **knobs)
+    probe, table = _analyse(file, knobs)
     rows = [{k: r[k] for k in SAMPLE_COLUMNS} for r in table.rows()]
     if fmt == "json":
         click.echo(json.dumps({"file": str(file), "probe": probe.to_dict(),
@@ -84,44 +83,51 @@ def analyze(file: Path, fmt: str, **knobs: Any) -> None:
     console.print(out)
 
 
+_SORTED = SortedAudioParams
+FILE_SORT_KEYS = ("tsne", "hz", "power", "clarity", "dur", "start", "midi")
+"""What `sort-audio` can sort one file's samples by."""
+
+
 @click.command("sort-audio")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--sort", "sort", default="hz=asc", show_default=True,
-              help="tsne|hz|power|clarity|dur = asc|desc, joined by &.")
+              help=f"{'|'.join(FILE_SORT_KEYS)} = asc|desc, joined by &.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output .wav, .flac or .mp3.")
-@click.option("--overlap-ms", type=float, default=128.0, show_default=True)
-@click.option("--pad-before-ms", type=float, default=500.0, show_default=True)
-@click.option("--pad-after-ms", type=float, default=2000.0, show_default=True)
-@click.option("--match-db", type=float, default=-16.0, show_default=True)
-@click.option("--limit", type=int, default=None, help="Most samples in the output.")
+@model_option(_SORTED, "overlap_ms", "--overlap-ms", type=float)
+@model_option(_SORTED, "pad_before_ms", "--pad-before-ms", type=float)
+@model_option(_SORTED, "pad_after_ms", "--pad-after-ms", type=float)
+@model_option(_SORTED, "match_db", "--match-db", type=float)
+@model_option(_SORTED, "limit", "--limit", type=int)
 @_analysis_options
-def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float, pad_before_ms: float,
-               pad_after_ms: float, match_db: float, limit: int | None, **knobs: Any) -> None:
+def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float | None,
+               pad_before_ms: float | None, pad_after_ms: float | None, match_db: float | None,
+               limit: int | None, **knobs: Any) -> None:
     """Analyse FILE, sort its samples and write them, overlapped, to --out."""
     import numpy as np
 
-    from core.errors import ConfigError
-    from worker.layout.ranking import rank
-    from worker.render.sorted_audio import Clip, SortedAudioParams, render_sorted_audio
+    from worker.layout.ranking import parse_sort, rank
+    from worker.render.sorted_audio.renderer import Clip, render_sorted_audio
 
     if out.suffix.lower() not in (".wav", ".flac", ".mp3"):
         raise ConfigError(f"--out must end in .wav, .flac or .mp3, not {out.suffix or '(none)'}")
-    _, table = _analyse(file, **knobs)
+    params = SortedAudioParams(**given(dict(
+        sort=sort, format=out.suffix.lower()[1:], overlap_ms=overlap_ms,
+        pad_before_ms=pad_before_ms, pad_after_ms=pad_after_ms, match_db=match_db, limit=limit)))
+    parse_sort(sort, FILE_SORT_KEYS, what="--sort")  # before the analysis, not after
+    _, table = _analyse(file, knobs)
     if not len(table):
         raise ConfigError(f"{file}: no samples to sort")
     features = {name: np.asarray(getattr(table, name), dtype=np.float64)
-                for name in ("hz", "power", "clarity", "dur", "start", "midi")}
+                for name in FILE_SORT_KEYS if name != "tsne"}
     if "tsne" in sort:
         from worker.layout.tsne import embed
 
         features["tsne"] = embed(table.vector, components=1)[:, 0]
-    order = rank(features, sort, len(table), what="--sort")[:limit]
+    order = rank(features, sort, len(table), what="--sort")[:params.limit]
     clips = [Clip(file, float(table.start[i]), float(table.dur[i])) for i in order]
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = render_sorted_audio(clips, out, SortedAudioParams(
-        overlap_ms=overlap_ms, pad_before_ms=pad_before_ms, pad_after_ms=pad_after_ms,
-        match_db=match_db))
+    result = render_sorted_audio(clips, out, params)
     click.echo(f"{out}: {len(clips)} samples sorted by {sort}, {result.duration_s:.1f} s")
 
 

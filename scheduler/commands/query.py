@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import SamplemillError
+from db.subsets import SubsetParams
+from scheduler.commands.options import given, model_option
 
 SCOPES = ("samples", "files", "items")
 TABLE_ROWS = 200  # a table without --limit shows this many rows
@@ -258,33 +260,23 @@ def subset() -> None:
 
 @subset.command("create")
 @click.option("--job", "job_id", type=int, required=True)
-@click.option("--name", required=True)
-@click.option("--filter", "file_filter", default="samples>0", show_default=True)
-@click.option("--ffilter", default="", help="Sample filter.")
-@click.option("--fsort", default="", help="Sort stages, e.g. 'power=desc=0.75&clarity=desc'.")
-@click.option("--flim", type=click.IntRange(min=1), help="Per-file limit (default lim÷files).")
-@click.option("--lim", type=click.IntRange(min=1), help="Total limit.")
-@click.option("--shuffle", is_flag=True, help="Shuffle the members (seeded).")
-@click.option("--seed", type=int, default=0, show_default=True)
-def subset_create(
-    job_id: int,
-    name: str,
-    file_filter: str,
-    ffilter: str,
-    fsort: str,
-    flim: int | None,
-    lim: int | None,
-    shuffle: bool,
-    seed: int,
-) -> None:
+@model_option(SubsetParams, "name", "--name", required=True)
+@model_option(SubsetParams, "filter", "--filter")
+@model_option(SubsetParams, "ffilter", "--ffilter")
+@model_option(SubsetParams, "fsort", "--fsort")
+@model_option(SubsetParams, "flim", "--flim", type=int)
+@click.option("--lim", type=int, help="Total limit (default: none).")
+@click.option("--shuffle", is_flag=True, default=None, help="Shuffle the members (seeded).")
+@model_option(SubsetParams, "seed", "--seed", type=int)
+def subset_create(job_id: int, lim: int | None, **knobs: Any) -> None:
     """Select and store (or replace) the subset NAME of a job."""
-    from db.subsets import SubsetSpec, create_subset
+    from db.subsets import create_subset
 
-    spec = SubsetSpec(name, file_filter, ffilter, fsort, flim, lim, shuffle, seed)
+    spec = SubsetParams(lim=lim, **given(knobs))
     with _session() as session:
         s = create_subset(session, job_id, spec)
         count, digest = s.members_count, s.members_digest
-    click.echo(f"subset {name!r} of job {job_id}: {count} samples (digest {digest[:12]})")
+    click.echo(f"subset {spec.name!r} of job {job_id}: {count} samples (digest {digest[:12]})")
 
 
 @subset.command("list")

@@ -12,42 +12,10 @@ from typing import Any
 import numpy as np
 
 from worker.layout.grid import assign_grid
+from worker.layout.params import LayoutParams
 from worker.layout.quality import grid_knn_preservation, grid_neighbour_distance, trustworthiness
 from worker.layout.ranking import rank
 from worker.layout.tsne import embed
-
-
-@dataclass(frozen=True)
-class LayoutPlan:
-    """The [[layout]] table of a job, as the layout code needs it."""
-
-    method: str = "tsne"
-    perplexity: float = 30.0
-    learning_rate: float | str = "auto"
-    iterations: int = 750
-    seed: int = 0
-    threads: int = 2
-    grid: tuple[int, int] | None = None
-    grid_method: str = "assignment"
-    grid_sort: str = "power=desc"
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> LayoutPlan:
-        grid = None
-        if spec.get("grid"):
-            w, _, h = spec["grid"].partition("x")
-            grid = (int(w), int(h))
-        return cls(
-            method=spec.get("method", "tsne"),
-            perplexity=spec.get("perplexity", 30.0),
-            learning_rate=spec.get("learning_rate", "auto"),
-            iterations=spec.get("iterations", 750),
-            seed=spec.get("seed", 0),
-            threads=spec.get("threads", 2),
-            grid=grid,
-            grid_method=spec.get("grid_method", "assignment"),
-            grid_sort=spec.get("grid_sort", "power=desc"),
-        )
 
 
 @dataclass
@@ -61,7 +29,7 @@ class LayoutResult:
 
 
 def compute_layout(
-    vectors: np.ndarray, features: dict[str, np.ndarray], plan: LayoutPlan
+    vectors: np.ndarray, features: dict[str, np.ndarray], plan: LayoutParams
 ) -> LayoutResult:
     """t-SNE (or UMAP) in 1-D and 2-D, then the grid; with quality figures in `info`."""
     n = len(vectors)
@@ -81,8 +49,8 @@ def compute_layout(
             vectors, xy, k=min(10, n // 2 - 1), sample=min(n, 2000), seed=plan.seed
         )
     cells = None
-    if plan.grid is not None:
-        width, height = plan.grid
+    if plan.grid_size is not None:
+        width, height = plan.grid_size
         capacity = width * height
         kept = np.sort(rank(features, plan.grid_sort, n, what="layout grid_sort")[:capacity])
         cells = np.full((n, 2), -1, dtype=np.int64)

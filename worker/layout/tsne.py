@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from core.errors import ConfigError, SamplemillError
+from worker.layout.params import LayoutParams
 
 Method = Literal["tsne", "umap"]
 FFT_MIN_N = 4000  # from here on, FFT-interpolated gradients beat Barnes-Hut (1-D and 2-D only)
@@ -111,16 +112,19 @@ def _umap(x: np.ndarray, components: int, seed: int) -> np.ndarray:
     return np.asarray(reducer.fit_transform(x), dtype=np.float64)
 
 
+_DEFAULT = LayoutParams()  # the [[layout]] defaults, also for callers without a job
+
+
 def embed(
     vectors: np.ndarray,
     *,
     components: int = 2,
-    method: Method = "tsne",
-    perplexity: float = 30,
-    learning_rate: float | Literal["auto"] = "auto",
-    n_iter: int = 750,
-    seed: int = 0,
-    threads: int = 2,
+    method: Method = _DEFAULT.method,
+    perplexity: float = _DEFAULT.perplexity,
+    learning_rate: float | Literal["auto"] = _DEFAULT.learning_rate,
+    n_iter: int = _DEFAULT.iterations,
+    seed: int = _DEFAULT.seed,
+    threads: int = _DEFAULT.threads,
     standardize: bool = True,
 ) -> np.ndarray:
     """Embed (n, d) vectors into (n, components) float64 coordinates in [0, 1] per axis."""

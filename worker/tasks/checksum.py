@@ -7,6 +7,7 @@ from pathlib import Path
 from core.errors import PermanentError
 from db.models import File
 from worker.app import app
+from worker.sources.params import ChecksumParams
 from worker.tasks.runner import TargetContext, run_target
 
 
@@ -15,7 +16,7 @@ def checksum(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
+def handle(ctx: TargetContext, params: ChecksumParams) -> None:
     from worker.sources.local import md5_file
 
     assert ctx.file is not None and ctx.file.path

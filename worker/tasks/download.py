@@ -16,6 +16,7 @@ from core.errors import DownloadError, PermanentError, UnsafePathError
 from core.settings import Settings
 from db.models import File
 from worker.app import app
+from worker.sources.params import DownloadParams
 from worker.sources.politeness import HostLimiter
 from worker.tasks.runner import Deferred, TargetContext, run_target
 
@@ -58,7 +59,7 @@ def destination(ctx: TargetContext) -> Path:
         raise UnsafePathError(f"refused to download {file.key!r}: {exc}") from exc
 
 
-def handle(ctx: TargetContext) -> None:
+def handle(ctx: TargetContext, params: DownloadParams) -> None:
     """Download, verify and record one file; see the module docstring."""
     from worker.sources.download import RetryLaterError, RetryPolicy, download_file
 
@@ -67,10 +68,8 @@ def handle(ctx: TargetContext) -> None:
     if not file.url:
         raise PermanentError(f"{file.key}: no URL to download")
     dest = destination(ctx)  # before anything touches the disk
-    params = ctx.params
-    attempts = params.get("attempts") or ctx.settings.download_attempts
-    max_mb = params.get("max_file_mb")
-    max_mb = ctx.settings.max_file_mb if max_mb is None else max_mb
+    attempts = params.attempts or ctx.settings.download_attempts
+    max_mb = ctx.settings.max_file_mb if params.max_file_mb is None else params.max_file_mb
     try:
         result = download_file(
             file.url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.errors import PermanentError
 from db.models import File
+from worker.analysis.params import ProbeParams
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
 
@@ -13,13 +14,13 @@ def probe(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
+def handle(ctx: TargetContext, params: ProbeParams) -> None:
     from worker.analysis.probe import probe_media
 
     assert ctx.file is not None
     if not ctx.file.path:
         raise PermanentError(f"{ctx.file.key}: no local copy to probe")
-    result = probe_media(ctx.file.path, fast=bool(ctx.params.get("fast")))
+    result = probe_media(ctx.file.path, fast=params.fast)
     with ctx.commit() as session:
         row = session.get(File, ctx.file.id)
         assert row is not None

@@ -1,7 +1,9 @@
-"""Task `samplemill.render`: render one composition (sorted audio, ...) from a subset."""
+"""Task `samplemill.render`: one `[[render]]` entry, handed to its kind's handler
+(core.render_kinds; each kind is a package worker/render/<kind>/)."""
 
 from __future__ import annotations
 
+from core.render_kinds import RenderParams, get_kind
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
 
@@ -11,12 +13,5 @@ def render(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
-    from worker.tasks.render_sorted_audio import render_sorted_audio_target
-
-    spec = next(
-        r for r in ctx.spec.get("render", [])
-        if (r.get("name") or f"{r['kind']}-{r.get('subset', 'main')}") == ctx.key
-    )
-    if spec["kind"] == "sorted_audio":
-        render_sorted_audio_target(ctx, spec)
+def handle(ctx: TargetContext, params: RenderParams) -> None:
+    get_kind(params.kind).load_handler()(ctx, params)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import PermanentError
 from core.settings import Settings, get_settings
+from core.stages import get_stage
 from db.engine import get_engine, session_scope
 from db.models import File, Job, Target, TargetStatus, TaskRun, utcnow
 
@@ -56,7 +58,8 @@ MAX_DEFER_SECONDS = 6 * 3600
 
 @dataclass
 class TargetContext:
-    """What a stage handler gets: the target, its job spec and file, and a way to commit."""
+    """What a stage handler gets beside its parameters: the target, its job spec and file,
+    where its outputs go, and a way to commit."""
 
     engine: Engine
     settings: Settings
@@ -70,11 +73,11 @@ class TargetContext:
     run_token: str
     committed: bool = field(default=False)
 
-    @property
-    def params(self) -> dict[str, Any]:
-        """This stage's table from the job spec (empty when absent)."""
-        value = self.spec.get(self.stage, {})
-        return value if isinstance(value, dict) else {}
+    def output_path(self, filename: str) -> Path:
+        """`<data>/output/job-N/<filename>`, its folder created."""
+        folder = self.settings.job_output_dir(self.job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / filename
 
     @contextmanager
     def commit(self) -> Iterator[Session]:
@@ -97,7 +100,8 @@ class TargetContext:
         self.committed = True
 
 
-Handler = Callable[[TargetContext], None]
+Handler = Callable[[TargetContext, Any], None]
+"""handle(ctx, params): params is the target's entry of the job spec as its stage's model."""
 
 
 def _owner_is_dead(owner: str | None) -> bool:
@@ -302,7 +306,8 @@ def run_target(target_id: int, handler: Handler) -> str:
     )
     with Heartbeat(engine, target_id, token, settings.heartbeat_seconds):
         try:
-            handler(ctx)
+            params = get_stage(ctx.stage).params_for(ctx.spec, ctx.key)
+            handler(ctx, params)
             if not ctx.committed:
                 with ctx.commit():
                     pass

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from core.errors import ConfigError, DownloadError, PermanentError
 from db.engine import session_scope
 from db.sources import UpsertCounts, upsert_local, upsert_scraped
 from worker.app import app
+from worker.sources.params import InternetArchiveSource, LocalSource
 from worker.tasks.runner import TargetContext, run_target
 
 log = logging.getLogger(__name__)
@@ -24,33 +24,30 @@ def source(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
+def handle(ctx: TargetContext, params: LocalSource | InternetArchiveSource) -> None:
     """Catalogue the job's source: a local folder in one transaction, archive.org page by page."""
-    spec = ctx.spec["source"]
-    if spec["kind"] == "local":
-        handle_local(ctx, spec)
-    elif spec["kind"] == "internet_archive":
-        handle_internet_archive(ctx, spec)
+    if isinstance(params, LocalSource):
+        handle_local(ctx, params)
     else:
-        raise ConfigError(f"unknown source kind {spec['kind']!r}")
+        handle_internet_archive(ctx, params)
 
 
-def handle_local(ctx: TargetContext, spec: dict[str, Any]) -> None:
+def handle_local(ctx: TargetContext, spec: LocalSource) -> None:
     """List the folder and upsert its files together with the target's completion."""
     from worker.sources.local import list_local
 
-    files = list(list_local(Path(spec["folder"]), spec["patterns"]))
+    files = list(list_local(Path(spec.folder), spec.patterns))
     with ctx.commit() as session:
         counts = upsert_local(session, ctx.job_id, files)
-    log.info("job %s: local source %s: %s", ctx.job_id, spec["folder"], counts)
+    log.info("job %s: local source %s: %s", ctx.job_id, spec.folder, counts)
 
 
-def ia_endpoint(spec: dict[str, Any], default: str) -> str | None:
+def ia_endpoint(spec: InternetArchiveSource, default: str) -> str | None:
     """The job's endpoint, else the SAMPLEMILL_IA_ENDPOINT setting, else None (archive.org)."""
-    return spec.get("endpoint") or default or None
+    return spec.endpoint or default or None
 
 
-def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
+def handle_internet_archive(ctx: TargetContext, spec: InternetArchiveSource) -> None:
     """Scrape the query and upsert items and their chosen files, committing each page.
 
     Upserts are idempotent, so a crash or retry mid-scrape loses nothing and duplicates
@@ -60,13 +57,13 @@ def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
 
     endpoint = ia_endpoint(spec, ctx.settings.ia_endpoint)
     items = scrape(
-        spec["query"],
+        spec.query,
         endpoint=endpoint,
-        fields=spec.get("fields") or DEFAULT_FIELDS,
-        sorts=spec.get("sort") or ("downloads desc",),
-        formats=spec.get("format") or (".mp4",),
-        multi=bool(spec.get("multi")),
-        limit=spec.get("limit"),
+        fields=spec.fields or DEFAULT_FIELDS,
+        sorts=spec.sort,
+        formats=spec.format,
+        multi=spec.multi,
+        limit=spec.limit,
         timeout=ctx.settings.http_timeout,
     )
     total = UpsertCounts()
@@ -90,4 +87,4 @@ def handle_internet_archive(ctx: TargetContext, spec: dict[str, Any]) -> None:
         if exc.permanent:
             raise PermanentError(str(exc)) from exc
         raise
-    log.info("job %s: archive.org source %r: %s", ctx.job_id, spec["query"], total)
+    log.info("job %s: archive.org source %r: %s", ctx.job_id, spec.query, total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from db.subsets import SubsetParams, create_subset
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
 
@@ -11,9 +12,6 @@ def subset(target_id: int) -> str:
     return run_target(target_id, handle)
 
 
-def handle(ctx: TargetContext) -> None:
-    from db.subsets import create_subset
-
-    spec = next(s for s in ctx.spec.get("subset", []) if s["name"] == ctx.key)
+def handle(ctx: TargetContext, params: SubsetParams) -> None:
     with ctx.commit() as session:
-        create_subset(session, ctx.job_id, spec)
+        create_subset(session, ctx.job_id, params)

@@ -1,4 +1,4 @@
-"""Sorted audio: samples read from their source media and concatenated in a given order.
+"""Sorted audio: samples read from their source media and concatenated in a given order (pure).
 
 Each clip is read with read_segment (only its span is decoded), loudness-matched, faded in and
 out and overlapped with the next; output is streamed clip by clip, keeping only the overlap.
@@ -14,8 +14,9 @@ from typing import Literal
 
 import numpy as np
 
-from core.errors import ConfigError, MediaError, SamplemillError
+from core.errors import MediaError, SamplemillError
 from worker.analysis.decode import read_segment
+from worker.render.sorted_audio.params import SortedAudioParams
 from worker.render.writers import AudioWriter
 
 SILENT_DB = -80.0  # clips quieter than this are left as they are, not boosted
@@ -29,32 +30,6 @@ class Clip:
     path: Path
     start_ms: float
     dur_ms: float
-
-
-@dataclass(frozen=True)
-class SortedAudioParams:
-    """How clips are joined: rate, overlap, fades, loudness, padding, volume."""
-
-    sr: int = 44100
-    channels: int = 2
-    overlap_ms: float = 128.0  # between neighbours; at most half of either clip
-    fade_ms: float = 10.0  # linear fade in and out of every clip; at most half the clip
-    pad_before_ms: float = 500.0
-    pad_after_ms: float = 2000.0
-    match_db: float | None = -16.0  # each clip's RMS (dBFS) is set to this; None keeps levels
-    volume: float = 0.6
-    on_error: Literal["raise", "silence"] = "raise"  # a clip that fails to decode
-
-    def __post_init__(self) -> None:
-        """Reject settings that cannot render."""
-        if self.sr < 8000 or self.channels not in (1, 2):
-            raise ConfigError("sorted audio needs sr ≥ 8000 and 1 or 2 channels")
-        if min(self.overlap_ms, self.fade_ms, self.pad_before_ms, self.pad_after_ms) < 0:
-            raise ConfigError("sorted audio overlap, fade and padding must be ≥ 0")
-        if not 0 <= self.volume <= 4:
-            raise ConfigError(f"sorted audio volume must be in [0, 4], got {self.volume}")
-        if self.on_error not in ("raise", "silence"):
-            raise ConfigError("sorted audio on_error must be 'raise' or 'silence'")
 
 
 @dataclass(frozen=True)
@@ -132,9 +107,17 @@ def _read(clip: Clip, n: int, p: SortedAudioParams) -> np.ndarray:
 
 
 def render_sorted_audio(
-    clips: Sequence[Clip], out: Path, params: SortedAudioParams | None = None
+    clips: Sequence[Clip],
+    out: Path,
+    params: SortedAudioParams | None = None,
+    *,
+    on_error: Literal["raise", "silence"] = "raise",
 ) -> RenderResult:
-    """Write the clips, in the order given, to out (.wav/.flac/.mp3) and return what was written."""
+    """Write the clips, in the order given, to out (.wav/.flac/.mp3) and return what was written.
+
+    A clip that fails to decode raises a MediaError, or with on_error="silence" becomes
+    silence and is listed in the result's `failed`.
+    """
     p = params or SortedAudioParams()
     _check_clips(clips)
     starts, lengths, total = _timeline(clips, p)
@@ -146,7 +129,7 @@ def render_sorted_audio(
             try:
                 audio = shape_clip(_read(clip, n, p), p)
             except (MediaError, OSError, ValueError) as exc:
-                if p.on_error == "raise":
+                if on_error == "raise":
                     raise MediaError(f"clip {i} ({clip.path}): {exc}") from exc
                 failed.append(i)
                 audio = np.zeros((p.channels, n), dtype=np.float32)

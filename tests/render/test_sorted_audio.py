@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -11,12 +10,8 @@ import pytest
 
 from core.errors import ConfigError, MediaError, SamplemillError
 from tests.mediagen import harmonic_tone, write_media
-from worker.render.sorted_audio import (
-    Clip,
-    SortedAudioParams,
-    expected_duration_ms,
-    render_sorted_audio,
-)
+from worker.render.sorted_audio.params import SortedAudioParams
+from worker.render.sorted_audio.renderer import Clip, expected_duration_ms, render_sorted_audio
 
 SR = 22050
 PITCHES = [220.0, 311.0, 440.0, 622.0, 880.0, 1245.0]
@@ -126,7 +121,7 @@ def test_bad_clip_raises_or_becomes_silence(sources: list[Path], tmp_path: Path)
     with pytest.raises(MediaError, match="clip 1"):
         render_sorted_audio(clips, tmp_path / "x.wav", params)
     assert not list(tmp_path.glob("*.wav")) and not list(tmp_path.glob(".*part*"))
-    result = render_sorted_audio(clips, tmp_path / "y.wav", replace(params, on_error="silence"))
+    result = render_sorted_audio(clips, tmp_path / "y.wav", params, on_error="silence")
     assert result.failed == (1,)
     assert result.duration_s * 1000 == pytest.approx(expected_duration_ms(clips, params))
 
@@ -148,7 +143,7 @@ def test_bad_arguments(sources: list[Path], tmp_path: Path) -> None:
 def test_streams_clip_by_clip(
     sources: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import worker.render.sorted_audio as sa
+    import worker.render.sorted_audio.renderer as sa
     from worker.render.writers import AudioWriter
 
     reads: list[tuple[float, float]] = []

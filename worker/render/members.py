@@ -1,0 +1,25 @@
+"""A subset's members in the order a render asks for: `key=asc|desc&...` over the values every
+member carries (core.render_kinds.MEMBER_VALUES); missing values sort last."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from core.render_kinds import MEMBER_VALUES
+from worker.layout.ranking import rank
+
+
+def order_members(
+    values: Sequence[Mapping[str, float | None]], sort: str, limit: int | None = None
+) -> list[int]:
+    """Indices of the members (each a mapping of its values) in `sort` order, cut to `limit`."""
+    if not values:
+        return []
+    features = {
+        key: np.array([np.nan if v.get(key) is None else v[key] for v in values], float)
+        for key in MEMBER_VALUES
+    }
+    order = [int(i) for i in rank(features, sort, len(values), what="render sort")]
+    return order[:limit] if limit else order
