@@ -42,6 +42,7 @@ class Fault:
     drop_after: int | None = None  # send this many body bytes, then cut the connection
     stall: float | None = None  # sleep this long before answering
     ignore_range: bool = False  # answer 200 with the whole body even when Range was asked
+    rate: float | None = None  # trickle this request's body at this many bytes per second
     times: int = 1  # how many requests this fault applies to (-1: forever)
 
 
@@ -180,6 +181,11 @@ class IAServer:
         self.inflight = 0  # download bodies being sent right now (until their last chunk)
         self.max_inflight = 0  # the most ever sent at once
         self.scrape_503s = 0  # answer this many scrape/metadata requests with 503 first
+        # Serve this many more scrape pages, then answer every scrape with 503 (an outage
+        # mid-listing) until set back to None.
+        self.scrape_pages_left: int | None = None
+        # identifier -> how many more metadata requests of it get a 500 (-1: all of them).
+        self.metadata_failures: dict[str, int] = {}
         self._httpd = _QuietServer((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
@@ -273,6 +279,11 @@ class IAServer:
             return 503, {"error": "overloaded"}
         if self.scrape_error:
             return 200, {"error": self.scrape_error}
+        with self._lock:
+            if self.scrape_pages_left is not None:
+                if self.scrape_pages_left <= 0:
+                    return 503, {"error": "scrape service unavailable"}
+                self.scrape_pages_left -= 1
         q = params.get("q", ["*:*"])[0]
         fields = [f for f in ",".join(params.get("fields", ["identifier"])).split(",") if f]
         if "identifier" not in fields:
@@ -292,7 +303,10 @@ class IAServer:
             return 200, {"total": total}
         start = 0
         if params.get("cursor", [""])[0]:
-            start = int(base64.urlsafe_b64decode(params["cursor"][0]).decode())
+            try:
+                start = int(base64.urlsafe_b64decode(params["cursor"][0]).decode())
+            except ValueError:
+                return 200, {"error": "Invalid cursor"}
         page = metas[start : start + count]
         body: dict[str, Any] = {
             "items": [{k: m[k] for k in fields if k in m} for m in page],
@@ -302,6 +316,16 @@ class IAServer:
         if start + count < total:
             body["cursor"] = base64.urlsafe_b64encode(str(start + count).encode()).decode()
         return 200, body
+
+    def take_metadata_failure(self, identifier: str) -> bool:
+        """Whether this metadata request of `identifier` should get an injected 500."""
+        with self._lock:
+            left = self.metadata_failures.get(identifier, 0)
+            if left == 0:
+                return False
+            if left > 0:
+                self.metadata_failures[identifier] = left - 1
+            return True
 
     def metadata(self, identifier: str) -> dict[str, Any]:
         """Answer the metadata API: {} for unknown items."""
@@ -408,6 +432,9 @@ def _make_handler(server: IAServer) -> type[BaseHTTPRequestHandler]:
                 if server.take_503():
                     self._json(entry, 503, {"error": "overloaded"})
                     return
+                if server.take_metadata_failure(unquote(parts[2])):
+                    self._json(entry, 500, {"error": "metadata read failed"})
+                    return
                 self._json(entry, 200, server.metadata(unquote(parts[2])))
             elif path.rstrip("/") == "/services/search/v1/scrape":
                 status, body = server.scrape_page(query)
@@ -456,7 +483,7 @@ def _make_handler(server: IAServer) -> type[BaseHTTPRequestHandler]:
             if fault and fault.drop_after is not None:
                 limit = min(length, fault.drop_after)
             try:
-                self._send_body(f, start, limit)
+                self._send_body(f, start, limit, fault.rate if fault else None)
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 self.close_connection = True
                 return
@@ -472,24 +499,27 @@ def _make_handler(server: IAServer) -> type[BaseHTTPRequestHandler]:
                 with server._lock:
                     server.inflight -= 1
 
-        def _send_body(self, f: ServedFile, start: int, count: int) -> None:
-            """Send `count` bytes from `start`, throttled to f.rate; counted in `inflight`."""
+        def _send_body(
+            self, f: ServedFile, start: int, count: int, rate: float | None = None
+        ) -> None:
+            """Send `count` bytes from `start`, throttled to `rate` or f.rate; counted in
+            `inflight`."""
             with server._lock:
                 server.inflight += 1
                 server.max_inflight = max(server.max_inflight, server.inflight)
             self._counted = True
             try:
-                self._send_range(f, start, count)
+                self._send_range(f, start, count, rate or f.rate)
             finally:
                 self._done_sending()
 
-        def _send_range(self, f: ServedFile, start: int, count: int) -> None:
-            if f.rate is None and f.path is not None:
+        def _send_range(self, f: ServedFile, start: int, count: int, rate: float | None) -> None:
+            if rate is None and f.path is not None:
                 with open(f.path, "rb") as fh:
                     self.wfile.flush()
                     self.connection.sendfile(fh, start, count)
                 return
-            chunk = 1 << 20 if f.rate is None else max(1, int(f.rate / 20))
+            chunk = 1 << 20 if rate is None else max(1, int(rate / 20))
             fh = open(f.path, "rb") if f.path is not None else None  # noqa: SIM115
             try:
                 pos, left = start, count
@@ -500,8 +530,8 @@ def _make_handler(server: IAServer) -> type[BaseHTTPRequestHandler]:
                         buf = fh.read(n)
                     else:
                         buf = f.data[pos : pos + n]  # type: ignore[index]
-                    if f.rate is not None:
-                        time.sleep(n / f.rate)  # pace first, so the last byte ends the answer
+                    if rate is not None:
+                        time.sleep(n / rate)  # pace first, so the last byte ends the answer
                     if left == n:
                         self._done_sending()  # before the client can see the last byte
                     self.wfile.write(buf)

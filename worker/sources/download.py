@@ -20,7 +20,7 @@ import urllib3
 
 from core.errors import DownloadError
 from worker.sources.checksums import CHUNK, md5_of
-from worker.sources.disk import ensure_room
+from worker.sources.disk import NO_SPACE, LowDiskError, ensure_room
 from worker.sources.retry import RetryPolicy, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ USER_AGENT = "samplemill/0.1 (+batch media sampler)"
 PERMANENT_STATUS = frozenset({400, 401, 403, 404, 405, 410, 451})
 __all__ = [
     "DownloadResult",
+    "LowDiskError",
     "RetryLaterError",
     "RetryPolicy",
     "download_file",
@@ -128,6 +129,7 @@ class _Job:
     disk_reserve_bytes: int
     session: requests.Session
     progress: Callable[[int, int | None], None] | None
+    min_rate: float = 0.0
     resumed_from: int = 0
 
     def attempt(self, fd: int) -> tuple[int, str]:
@@ -194,23 +196,25 @@ class _Job:
             ensure_room(self.part, total - have, self.disk_reserve_bytes)
         os.lseek(fd, have, os.SEEK_SET)
         done = have
-        chunks = resp.raw.stream(NET_CHUNK, decode_content=False)
+        pace = _Pace(self.min_rate, self.timeout, done)
         while True:
             try:
-                buf = next(chunks)
-            except StopIteration:
-                break
+                # read1: whatever has arrived (up to NET_CHUNK), so a trickle is measured
+                # between reads instead of blocking until a whole chunk is in.
+                buf = resp.raw.read1(NET_CHUNK, decode_content=False)
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 os.fsync(fd)  # keep what arrived: the next attempt resumes from it
                 raise _Transient(
                     f"connection lost at byte {done}: {type(exc).__name__}: {exc}"
                 ) from exc
-            try:
-                _write_all(fd, buf)
-            except OSError as exc:
-                raise DownloadError(f"writing {self.part}: {exc}", permanent=True) from exc
+            if not buf:
+                break
+            self._write(fd, buf)
             h.update(buf)
             done += len(buf)
+            if (slow := pace.check(done)) is not None:
+                os.fsync(fd)
+                raise _Transient(f"{slow} at byte {done}; cut off to retry")
             if self.max_bytes > 0 and done > self.max_bytes:
                 os.ftruncate(fd, 0)
                 raise DownloadError(
@@ -218,8 +222,49 @@ class _Job:
                 )
             if self.progress is not None:
                 self.progress(done, total)
+        if resp.raw.length_remaining:  # the body ended early without an error from urllib3
+            os.fsync(fd)
+            raise _Transient(f"connection lost at byte {done}: body ended early")
         os.fsync(fd)
         return done, h.hexdigest()
+
+    def _write(self, fd: int, buf: bytes) -> None:
+        """Append to the part; a full disk is LowDiskError (the part is kept for later)."""
+        try:
+            _write_all(fd, buf)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+                raise LowDiskError(f"disk full writing {self.part}: {exc}") from exc
+            raise DownloadError(f"writing {self.part}: {exc}", permanent=True) from exc
+
+
+class _Pace:
+    """Measures a body's rate over windows of `window` seconds against a minimum (bytes/s)."""
+
+    def __init__(self, min_rate: float, window: float, done: int) -> None:
+        self.min_rate = min_rate
+        self.window = window
+        self.since = time.monotonic()
+        self.mark = done
+
+    def check(self, done: int) -> str | None:
+        """None while the body keeps up; a message once a whole window fell below the minimum."""
+        if self.min_rate <= 0:
+            return None
+        now = time.monotonic()
+        elapsed = now - self.since
+        if elapsed < self.window:
+            return None
+        rate = (done - self.mark) / elapsed
+        if rate < self.min_rate:
+            return (
+                f"too slow: {rate:.0f} B/s over {elapsed:.1f}s, "
+                f"below the minimum {self.min_rate:g} B/s"
+            )
+        self.since, self.mark = now, done
+        return None
 
 
 def _write_all(fd: int, buf: bytes) -> None:
@@ -259,6 +304,7 @@ def download_file(
     max_bytes: int = 0,
     session: requests.Session | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    min_rate: float = 0.0,
 ) -> DownloadResult:
     """Download `url` to `dest` via `dest.part`, resuming, verifying, retrying; atomic at the end.
 
@@ -266,7 +312,9 @@ def download_file(
     DownloadError(permanent=True) for 4xx, verification failure on the last attempt, size over
     `max_bytes`, or too little disk; DownloadError(permanent=False) when transient failures
     outlast the policy (the part is kept, so the next call resumes); RetryLaterError when the
-    server's Retry-After exceeds `policy.max_delay`.
+    server's Retry-After exceeds `policy.max_delay`; LowDiskError (not permanent; the part is
+    kept) when the disk is too full now. A body arriving slower than `min_rate` bytes/s over
+    a `timeout`-second window is cut off and retried from where it stopped (0: no minimum).
     """
     started = time.monotonic()
     dest = Path(dest)
@@ -303,6 +351,7 @@ def download_file(
         disk_reserve_bytes,
         session or requests.Session(),
         progress,
+        min_rate,
     )
     host = urlsplit(url).hostname or ""
     fd = _lock_part(part)

@@ -1,0 +1,1 @@
+"""Tests of the sources stage code (scrape, downloads) against loopback servers."""
