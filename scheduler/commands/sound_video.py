@@ -75,7 +75,7 @@ def remix(films: tuple[Path, ...], out: Path, edits_json: Path | None, **knobs: 
 @click.option("--audio", type=click.Choice(["target", "source", "mix"]), default="target",
               show_default=True, help="Sound of the output.")
 @click.option("--k", type=int, default=10, show_default=True, help="Candidates per frame.")
-@click.option("--continuity", type=float, default=1.0, show_default=True,
+@click.option("--continuity", type=float, default=4.0, show_default=True,
               help="Cost of a cut between runs (0: nearest frame only).")
 @click.option("--index", "backend", default="faiss-ivf", show_default=True,
               type=click.Choice(["faiss-ivf", "faiss-hnsw", "hnswlib", "pynndescent", "exact"]))

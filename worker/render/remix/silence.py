@@ -8,16 +8,16 @@ least `min_sound_ms` of sound since the previous silent window (the seed's 3 win
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from core.errors import MediaError
-from worker.analysis.decode import iter_audio_blocks
 
 LEVEL_PERCENTILE = 95.0  # the file's level: this percentile of window peaks
-SEARCH_SR = 22050  # the seed's librosa rate
 
 
 @dataclass(frozen=True)
@@ -34,21 +34,75 @@ class WindowLevels:
         return float(np.percentile(self.peaks, LEVEL_PERCENTILE)) if self.peaks.size else 0.0
 
 
-def window_peaks(path: str | Path, *, window_ms: float = 100.0, sr: int = SEARCH_SR,
-                 block_seconds: float = 60.0) -> WindowLevels:
-    """Peak |x| of every whole `window_ms` window of the file's mono audio, streamed."""
+def _native_blocks(path: str | Path) -> tuple[int, Iterator[np.ndarray]]:
+    """The audio's native rate and its decoded frames as (channels, n) float arrays.
+
+    No resampling and no downmix: a window's peak is the largest |x| of any channel, read
+    straight from the decoder (several times faster than resampling two hours of sound).
+    """
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise MediaError(f"cannot open {path}: {exc}") from exc
+    if not container.streams.audio:
+        container.close()
+        raise MediaError(f"{path}: no audio stream")
+    stream = container.streams.audio[0]
+    stream.thread_type = "AUTO"
+    rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+
+    def blocks() -> Iterator[np.ndarray]:
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    a = frame.to_ndarray()
+                    if not frame.format.is_planar:
+                        a = a.reshape(-1, len(frame.layout.channels)).T
+                    if a.dtype.kind == "i":
+                        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+                    yield a
+        except av.FFmpegError as exc:
+            raise MediaError(f"{path}: decoding failed: {exc}") from exc
+        finally:
+            container.close()
+
+    if rate <= 0:
+        container.close()
+        raise MediaError(f"{path}: audio stream has no sample rate")
+    return rate, blocks()
+
+
+def window_peaks(path: str | Path, *, window_ms: float = 100.0) -> WindowLevels:
+    """Peak |x| (over channels) of every whole `window_ms` window of the file's audio."""
+    sr, blocks = _native_blocks(path)
     win = max(1, round(window_ms * sr / 1000.0))
-    block_n = max(win, round(block_seconds * sr) // win * win)  # whole windows per block
     peaks: list[np.ndarray] = []
-    rest = np.zeros(0, np.float32)
+    pending: list[np.ndarray] = []
+    have = 0
     total = 0
-    for block in iter_audio_blocks(path, sr=sr, block_seconds=block_n / sr):
-        total += block.size
-        buf = np.concatenate([rest, block]) if rest.size else block
-        n = buf.size // win
+    chunk = win * 600  # about a minute of windows per reduction
+
+    def reduce(buf: np.ndarray, n: int) -> np.ndarray:
+        w = buf[:, : n * win].reshape(buf.shape[0], n, win)
+        return np.maximum(w.max(axis=(0, 2)), -w.min(axis=(0, 2)))
+
+    for a in blocks:
+        pending.append(a)
+        have += a.shape[1]
+        total += a.shape[1]
+        if have >= chunk:
+            buf = np.concatenate(pending, axis=1)
+            n = buf.shape[1] // win
+            peaks.append(reduce(buf, n))
+            rest = buf[:, n * win :]
+            pending, have = ([rest] if rest.shape[1] else []), rest.shape[1]
+    if have:
+        buf = np.concatenate(pending, axis=1)
+        n = buf.shape[1] // win
         if n:
-            peaks.append(np.abs(buf[: n * win]).reshape(n, win).max(axis=1))
-        rest = buf[n * win :]
+            peaks.append(reduce(buf, n))
+    if total == 0:
+        raise MediaError(f"{path}: audio stream holds no decodable frames")
     return WindowLevels(np.concatenate(peaks) if peaks else np.zeros(0, np.float32),
                         win / sr, total / sr)
 

@@ -23,7 +23,7 @@ class ResynthParams(StageParams):
     mix_target_db: float = Field(-3.0, le=12, description="Target's gain in the mix (dB).")
     mix_source_db: float = Field(-6.0, le=12, description="Source's gain in the mix (dB).")
     k: int = Field(10, ge=1, le=200, description="Candidates per target frame.")
-    continuity: float = Field(1.0, ge=0, description="Cost of a cut between runs, times the "
+    continuity: float = Field(4.0, ge=0, description="Cost of a cut between runs, times the "
                               "median distance to the k-th candidate (0: nearest frame only).")
     block: int = Field(256, ge=2, description="Frames per Viterbi block.")
     fps: float = Field(25.0, gt=0, le=240, description="Frame rate for an audio-only target.")
