@@ -18,6 +18,10 @@ class ConfigError(PermanentError):
     """
 
 
+class NotFoundError(PermanentError):
+    """A job, subset, sample or file named by the user or a spec is not in the catalog."""
+
+
 class MediaError(PermanentError):
     """A media file is corrupt, truncated or unsupported; carries the decoder's message."""
 

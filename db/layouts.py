@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.errors import NotFoundError
 from core.render_kinds import MEMBER_VALUES
 from db.bulk import load_vectors
 from db.models import File, Sample, Subset, SubsetMember, utcnow
@@ -32,7 +33,7 @@ class LayoutInputs:
 def subset_row(session: Session, job_id: int, name: str) -> Subset:
     subset = session.scalar(select(Subset).where(Subset.job_id == job_id, Subset.name == name))
     if subset is None:
-        raise LookupError(f"job {job_id} has no subset named {name!r}")
+        raise NotFoundError(f"job {job_id} has no subset named {name!r}")
     return subset
 
 

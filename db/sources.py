@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.bulk import delete_file_samples
-from db.models import File, Item, Target, utcnow
+from db.models import File, Item, utcnow
+from db.state import forget_file_targets
 
 YEAR = re.compile(r"(\d{4})")
 CHUNK = 500  # keys per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
@@ -180,8 +181,7 @@ def upsert_items(
 def _reset_changed(session: Session, file_ids: Sequence[int]) -> None:
     """Forget what was derived from files whose content changed: samples and targets."""
     delete_file_samples(session, file_ids)
-    for chunk in _chunks(file_ids):
-        session.execute(delete(Target).where(Target.file_id.in_(chunk)))
+    forget_file_targets(session, file_ids)
 
 
 def upsert_files(

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
-from core.errors import QueryError
+from core.errors import NotFoundError, QueryError
 from core.stages import StageParams
 from db.models import File, Sample, Subset, SubsetMember
 from db.query.compile import compile_filter, join_tables
@@ -192,7 +192,7 @@ def load_subset(session: Session, job_id: int, name: str) -> LoadedSubset:
     """The stored subset `name` of the job with its ordered sample ids; QueryError if absent."""
     subset = session.scalar(select(Subset).where(Subset.job_id == job_id, Subset.name == name))
     if subset is None:
-        raise QueryError(f"job {job_id} has no subset named {name!r}")
+        raise NotFoundError(f"job {job_id} has no subset named {name!r}")
     return LoadedSubset(subset, subset_sample_ids(session, subset.id))
 
 

@@ -7,38 +7,23 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import SamplemillError
 from core.queues import QUEUES
 from core.settings import get_settings
+from scheduler.commands.errors import Group, fail
+
+if TYPE_CHECKING:
+    from db.read import FailureRecord
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    sys.exit(code)
-
-
-class SamplemillGroup(click.Group):
-    """Turns samplemill's own errors into one clear line and a non-zero exit."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SamplemillError as exc:
-            _fail(str(exc))
-        except LookupError as exc:
-            _fail(str(exc.args[0] if exc.args else exc))
-
-
-@click.group(cls=SamplemillGroup)
+@click.group(cls=Group)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """samplemill: turn huge media collections into samples you can search, hear and see."""
@@ -106,9 +91,12 @@ def scheduler(once: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(job: int | None, as_json: bool) -> None:
     """Per-stage progress of JOB (or of the newest jobs)."""
-    from scheduler.monitor import all_jobs, job_progress
+    from db import read
+    from scheduler.context import catalog_session
 
-    jobs = [job_progress(_engine(), job)] if job is not None else all_jobs(_engine())
+    with catalog_session() as session:
+        ids = [job] if job is not None else [j.id for j in read.list_jobs(session)]
+        jobs = [read.job_progress(session, job_id) for job_id in ids]
     if as_json:
         click.echo(json.dumps([j.to_dict() for j in jobs], default=str, indent=2))
         return
@@ -156,13 +144,12 @@ def queue(as_json: bool, timeout: float) -> None:
     console.print(wt)
 
 
-def _print_failures(rows: list[dict[str, Any]]) -> None:
+def _print_failures(rows: list[FailureRecord]) -> None:
     table = Table(title_justify="left")
     for col in ("stage", "target", "file", "attempts", "error"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["stage"], r["target"], r["file"] or "", str(r["attempts"]),
-                      r["error"] or "")
+        table.add_row(r.stage, r.target, r.file or "", str(r.attempts), r.error or "")
     console.print(table)
 
 
@@ -171,11 +158,15 @@ def _print_failures(rows: list[dict[str, Any]]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def failures(job: int, as_json: bool) -> None:
     """Each failed target of JOB with its error."""
-    from scheduler.monitor import job_failures
+    from dataclasses import asdict
 
-    rows = job_failures(_engine(), job)
+    from db import read
+    from scheduler.context import catalog_session
+
+    with catalog_session() as session:
+        rows = read.failures(session, job)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
     elif rows:
         _print_failures(rows)
     else:
@@ -186,10 +177,13 @@ def failures(job: int, as_json: bool) -> None:
 @click.argument("job", type=int)
 def cancel(job: int) -> None:
     """Stop scheduling JOB (work already running finishes)."""
-    from scheduler.submit import cancel as cancel_job
+    from db import state
+    from db.engine import session_scope
 
-    if not cancel_job(_engine(), job):
-        _fail(f"no active job {job}")
+    with session_scope(_engine()) as session:
+        cancelled = state.cancel(session, job)
+    if not cancelled:
+        fail(f"no active job {job}")
     console.print(f"job {job} cancelled")
 
 

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from celery import Celery
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from core.stages import Stage, job_stages
+from db import state
 from db import targets as tq
 from db.engine import session_scope
-from db.models import Job, JobStatus, Target, TargetStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +57,12 @@ class Scheduler:
         self.settings = settings
         self.send = send
 
-    def active_jobs(self, session: Session, job_ids: list[int] | None = None) -> list[Job]:
-        query = select(Job).where(Job.status == JobStatus.ACTIVE).order_by(Job.id)
-        if job_ids is not None:
-            query = query.where(Job.id.in_(job_ids))
-        return list(session.scalars(query))
-
     def tick(self, job_ids: list[int] | None = None) -> TickReport:
         """One pass over every active job (or only `job_ids`)."""
         report = TickReport()
         with session_scope(self.engine) as session:
-            jobs = [(j.id, dict(j.spec)) for j in self.active_jobs(session, job_ids)]
-            report.recovered = tq.recover_stale(
+            jobs = tq.active_jobs(session, job_ids)
+            report.recovered = state.recover_stale(
                 session,
                 lease_seconds=self.settings.lease_seconds,
                 max_attempts=self.settings.max_attempts,
@@ -105,20 +99,20 @@ class Scheduler:
                 for stage in (s for s in stages if s.queue == queue):
                     if limit <= 0:
                         break
-                    resend = tq.resend_due(
+                    resend = state.resend_due(
                         session,
                         job_id=job_id,
                         stage=stage.name,
                         older_than=self.settings.requeue_seconds,
                     )
-                    ids = tq.take_pending(session, job_id, stage.name, limit)
+                    ids = state.take_pending(session, job_id, stage.name, limit)
                     limit -= len(ids)
                     report.resent += len(resend)
                     if ids or resend:
                         batch = [*resend, *ids]
                         to_send.append((stage, batch, self._queues(session, spec, stage, batch)))
             if all_complete:
-                self._finish_job(session, job_id)
+                state.finish_job(session, job_id)
                 report.finished_jobs.append(job_id)
         self._send_all(to_send, report)
 
@@ -151,24 +145,8 @@ class Scheduler:
                 except Exception:
                     log.exception("could not send %s for target %s", stage.name, target_id)
                     with session_scope(self.engine) as session:
-                        tq.release(session, ids[n:])
+                        state.release(session, ids[n:])
                     break
-
-    def _finish_job(self, session: Session, job_id: int) -> None:
-        failed = session.scalar(
-            select(Target.id)
-            .where(Target.job_id == job_id, Target.status == TargetStatus.FAILED)
-            .limit(1)
-        )
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == JobStatus.ACTIVE)
-            .values(
-                status=JobStatus.FAILED if failed is not None else JobStatus.DONE,
-                finished_at=utcnow(),
-                error="some targets failed: see `samplemill failures`" if failed else None,
-            )
-        )
 
     def run_forever(
         self,
@@ -186,7 +164,7 @@ class Scheduler:
                 on_tick(report)
             if until_done:
                 with session_scope(self.engine) as session:
-                    if not self.active_jobs(session, job_ids):
+                    if not tq.active_jobs(session, job_ids):
                         return
             busy = report.enqueued > 0 or report.created > 0
             delay = 0.05 if busy else self.settings.poll_seconds

@@ -27,13 +27,15 @@ from sqlalchemy import Engine
 
 from core.errors import SamplemillError
 from core.settings import EMBEDDED, Settings
-from db import targets as tq
+from db import state
 from db.engine import get_engine, session_scope
 from db.models import JobStatus
+from db.read import FailureRecord, JobProgress
+from db.read import failures as read_failures
+from db.read import job_progress as read_progress
 from scheduler.embedded import EmbeddedBroker, LocalWorkers
 from scheduler.jobspec import load_spec
 from scheduler.loop import Scheduler, celery_sender
-from scheduler.monitor import JobProgress, job_failures, job_progress
 from scheduler.submit import find_job, submit_spec
 
 
@@ -55,7 +57,7 @@ class RunOutcome:
 
     job_id: int
     status: str
-    failures: list[dict[str, Any]]
+    failures: list[FailureRecord]
     interrupted: bool = False
 
     @property
@@ -145,7 +147,7 @@ def run_job(
     console = console or Console()
     engine = get_engine(settings.resolved_catalog_url)
     job_id = prepare_job(engine, job_file, console)
-    if job_progress(engine, job_id).status != JobStatus.ACTIVE:
+    if _progress(engine, job_id).status != JobStatus.ACTIVE:
         return _outcome(engine, job_id, interrupted=False)
     embedded = settings.broker_url == EMBEDDED
     broker = EmbeddedBroker(settings.broker_socket, settings.data_dir / "logs" / "broker.log")
@@ -161,7 +163,7 @@ def run_job(
                     )
                 broker.start()
                 with session_scope(engine) as session:
-                    tq.reset_in_flight(session, job_id)
+                    state.reset_in_flight(session, job_id)
             app = create_app()
             if start_workers:
                 workers = LocalWorkers(
@@ -174,7 +176,7 @@ def run_job(
             with ProgressView(console) as view:
 
                 def on_tick(_: object) -> None:
-                    view.update(job_progress(engine, job_id))
+                    view.update(_progress(engine, job_id))
                     if workers is not None and not workers.alive():
                         raise SamplemillError(
                             f"local workers exited; see {workers.log_path}"
@@ -183,16 +185,22 @@ def run_job(
                 scheduler.run_forever(
                     job_ids=[job_id], until_done=True, stop=stop.is_set, on_tick=on_tick
                 )
-                view.update(job_progress(engine, job_id), force=True)
+                view.update(_progress(engine, job_id), force=True)
         finally:
             if workers is not None:
                 workers.stop()
             if embedded:
                 broker.stop()
-    interrupted = stop.is_set() and job_progress(engine, job_id).status == JobStatus.ACTIVE
+    interrupted = stop.is_set() and _progress(engine, job_id).status == JobStatus.ACTIVE
     return _outcome(engine, job_id, interrupted=interrupted)
 
 
+def _progress(engine: Engine, job_id: int) -> JobProgress:
+    with session_scope(engine) as session:
+        return read_progress(session, job_id)
+
+
 def _outcome(engine: Engine, job_id: int, *, interrupted: bool) -> RunOutcome:
-    status = job_progress(engine, job_id).status
-    return RunOutcome(job_id, status, job_failures(engine, job_id), interrupted)
+    with session_scope(engine) as session:
+        status = read_progress(session, job_id).status
+        return RunOutcome(job_id, status, read_failures(session, job_id), interrupted)

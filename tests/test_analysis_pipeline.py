@@ -43,8 +43,8 @@ def _run_and_check(settings: Settings, root: Path, films: int) -> int:
     folder = _collection(root, films)
     outcome = run_job(_job(root, folder), settings, console=Console(file=io.StringIO()))
     assert outcome.status == "failed" and outcome.exit_code == 1
-    assert [(f["stage"], f["file"]) for f in outcome.failures] == [("probe", "corrupt.mp4")]
-    assert outcome.failures[0]["attempts"] == 1, "a corrupt file is not retried"
+    assert [(f.stage, f.file) for f in outcome.failures] == [("probe", "corrupt.mp4")]
+    assert outcome.failures[0].attempts == 1, "a corrupt file is not retried"
     engine = catalog(settings)
     with session_scope(engine) as session:
         files = {f.key: f for f in session.scalars(select(File))}

@@ -60,13 +60,13 @@ def test_failed_targets_are_recorded_and_the_rest_completes(
     job = write_job(tmp_path, folder, samples_per_file=1, fail_marker="bad-")
     outcome = run_job(job, settings, console=_quiet())
     assert outcome.exit_code == 1 and outcome.status == "failed"
-    assert sorted(f["file"] for f in outcome.failures) == [
+    assert sorted(f.file for f in outcome.failures) == [
         "bad-file0000.txt",
         "bad-file0001.txt",
         "bad-file0002.txt",
     ]
-    assert all("refused by the test stage" in f["error"] for f in outcome.failures)
-    assert all(f["attempts"] == 1 for f in outcome.failures), "permanent errors are not retried"
+    assert all("refused by the test stage" in f.error for f in outcome.failures)
+    assert all(f.attempts == 1 for f in outcome.failures), "permanent errors are not retried"
     with session_scope(catalog(settings)) as session:
         done = session.scalar(
             select(func.count())

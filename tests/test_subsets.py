@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.errors import ConfigError, QueryError
+from core.errors import ConfigError, NotFoundError
 from db.engine import session_scope
 from db.models import Subset, SubsetMember
 from db.query.ranking import random_key_py
@@ -209,7 +209,7 @@ def test_create_store_replace_and_load(catalog: Engine, cat: Catalog) -> None:
         create_subset(s, cat.job_id, {**spec, "ffilter": "power>"})
     with session_scope(catalog) as s:
         assert load_subset(s, cat.job_id, "loud").sample_ids == loaded.sample_ids
-        with pytest.raises(QueryError, match="no subset named"):
+        with pytest.raises(NotFoundError, match="no subset named"):
             load_subset(s, cat.job_id, "missing")
     with pytest.raises(ConfigError, match="unknown key"), session_scope(catalog) as s:
         create_subset(s, cat.job_id, {"name": "x", "limit": 3})

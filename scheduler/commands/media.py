@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError, SamplemillError
+from scheduler.commands.errors import Command
 from scheduler.commands.options import given, model_option
 from worker.analysis.params import AnalyzeParams
 from worker.render.sorted_audio.params import SortedAudioParams
@@ -53,7 +54,7 @@ def _analyse(path: Path, knobs: dict[str, Any]):  # type: ignore[no-untyped-def]
     return probe, table
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_analysis_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -88,7 +89,7 @@ FILE_SORT_KEYS = ("tsne", "hz", "power", "clarity", "dur", "start", "midi")
 """What `sort-audio` can sort one file's samples by."""
 
 
-@click.command("sort-audio")
+@click.command("sort-audio", cls=Command)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--sort", "sort", default="hz=asc", show_default=True,
               help=f"{'|'.join(FILE_SORT_KEYS)} = asc|desc, joined by &.")
@@ -131,7 +132,7 @@ def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float | None,
     click.echo(f"{out}: {len(clips)} samples sorted by {sort}, {result.duration_s:.1f} s")
 
 
-@click.command("demo-media")
+@click.command("demo-media", cls=Command)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--films", default=10, show_default=True)
 @click.option("--seconds", default=20.0, show_default=True)

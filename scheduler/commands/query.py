@@ -14,25 +14,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import SamplemillError
 from db.subsets import SubsetParams
+from scheduler.commands.errors import Command, Group
 from scheduler.commands.options import given, model_option
+from scheduler.context import catalog_session
 
 SCOPES = ("samples", "files", "items")
 TABLE_ROWS = 200  # a table without --limit shows this many rows
-
-
-@contextmanager
-def _session() -> Iterator[Any]:
-    """A catalog session; samplemill errors become click usage errors (exit 2)."""
-    from db.engine import session_scope
-    from scheduler.context import catalog_engine
-
-    try:
-        with session_scope(catalog_engine()) as session:
-            yield session
-    except SamplemillError as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 def _split(text: str | None) -> list[str]:
@@ -105,7 +93,7 @@ def _cell(value: object) -> str:
         return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
-@click.command("query")
+@click.command("query", cls=Command)
 @click.argument("scope", type=click.Choice(SCOPES))
 @click.option("--job", "job_id", type=int, help="Only this job (default: every job).")
 @click.option("--where", default="", help="Filter, e.g. 'samples>500&medianPower>0.5'.")
@@ -131,7 +119,7 @@ def query(
 
     if fmt == "parquet" and out is None:
         raise click.UsageError("--format parquet needs --out FILE")
-    with _session() as session:
+    with catalog_session() as session:
         result = run_query(session, scope, job_id=job_id, where=where, sort=sort, limit=limit,
                            columns=_split(columns) or None)  # fmt: skip
         if fmt == "parquet":
@@ -163,7 +151,7 @@ def _stats_dir(out: Path | None, job_id: int | None) -> Path:
     return get_settings().data_dir / "stats" / (f"job-{job_id}" if job_id else "all")
 
 
-@click.group("stats")
+@click.group("stats", cls=Group)
 def stats() -> None:
     """Totals, histograms and scatter plots of the catalog."""
 
@@ -177,7 +165,7 @@ def stats_totals(job_id: int | None, as_json: bool) -> None:
 
     from db.stats import totals
 
-    with _session() as session:
+    with catalog_session() as session:
         t = totals(session, job_id)
     if as_json:
         click.echo(json.dumps(asdict(t), indent=2))
@@ -192,7 +180,7 @@ def stats_totals(job_id: int | None, as_json: bool) -> None:
 
 
 def _with_session(fn: Callable[..., Any]) -> Any:
-    with _session() as session:
+    with catalog_session() as session:
         return fn(session)
 
 
@@ -253,7 +241,7 @@ def stats_scatter(
     click.echo(f"{len(xs)} points, correlation {corr:.3f} -> {path}")
 
 
-@click.group("subset")
+@click.group("subset", cls=Group)
 def subset() -> None:
     """Create, list and show stored subsets of samples."""
 
@@ -273,7 +261,7 @@ def subset_create(job_id: int, lim: int | None, **knobs: Any) -> None:
     from db.subsets import create_subset
 
     spec = SubsetParams(lim=lim, **given(knobs))
-    with _session() as session:
+    with catalog_session() as session:
         s = create_subset(session, job_id, spec)
         count, digest = s.members_count, s.members_digest
     click.echo(f"subset {spec.name!r} of job {job_id}: {count} samples (digest {digest[:12]})")
@@ -283,14 +271,14 @@ def subset_create(job_id: int, lim: int | None, **knobs: Any) -> None:
 @click.option("--job", "job_id", type=int, help="Only this job.")
 def subset_list(job_id: int | None) -> None:
     """Stored subsets with their sizes and specs."""
-    from db.subsets import list_subsets
+    from db.read import subsets
 
     table = Table("job", "name", "samples", "digest", "spec")
-    with _session() as session:
-        for s in list_subsets(session, job_id):
+    with catalog_session() as session:
+        for s in subsets(session, job_id):
             spec = {k: v for k, v in s.spec.items() if k != "name" and v not in (None, "", False)}
-            table.add_row(str(s.job_id), s.name, str(s.members_count),
-                          (s.members_digest or "")[:12], json.dumps(spec))  # fmt: skip
+            table.add_row(str(s.job_id), s.name, str(s.count), (s.digest or "")[:12],
+                          json.dumps(spec))
     Console(width=200).print(table)
 
 
@@ -301,26 +289,22 @@ def subset_list(job_id: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with every sample id.")
 def subset_show(job_id: int, name: str, limit: int, as_json: bool) -> None:
     """A subset's spec, size, digest and first members."""
-    from db.query import run_query
-    from db.subsets import load_subset
+    from db.read import get_file, get_subset, members
 
-    with _session() as session:
-        loaded = load_subset(session, job_id, name)
-        s = loaded.subset
+    with catalog_session() as session:
+        s = get_subset(session, job_id, name)
         if as_json:
-            data = {"job": s.job_id, "name": s.name, "spec": s.spec, "count": s.members_count,
-                    "digest": s.members_digest, "sample_ids": loaded.sample_ids}  # fmt: skip
+            ids = [m.sample_id for m in members(session, job_id, name)]
+            data = {"job": s.job_id, "name": s.name, "spec": s.spec, "count": s.count,
+                    "digest": s.digest, "sample_ids": ids}
             click.echo(json.dumps(data, indent=2))
             return
-        click.echo(f"subset {s.name!r} of job {s.job_id}: {s.members_count} samples, "
-                   f"digest {s.members_digest}")  # fmt: skip
+        click.echo(f"subset {s.name!r} of job {s.job_id}: {s.count} samples, digest {s.digest}")
         click.echo(f"spec: {json.dumps(s.spec)}")
-        first = loaded.sample_ids[:limit]
-        if not first:
-            return
-        ids = "|".join(f"id={i}" for i in first)
-        cols = ["id", "file.filename", "start", "dur", "power", "hz", "note", "clarity"]
-        result = run_query(session, "samples", where=ids, columns=cols)
-        rows = {r[0]: r for r in result.rows}
-        _write_table(["#", *cols], iter((i, *rows[sid]) for i, sid in enumerate(first)),
-                     sys.stdout, None)  # fmt: skip
+        first = members(session, job_id, name, limit=limit)
+        names = {m.file_id: get_file(session, m.file_id).name for m in first}
+    if first:
+        cols = ["#", "id", "file", "start", "dur", "power", "hz", "note", "clarity"]
+        _write_table(cols, iter((m.position, m.sample_id, names[m.file_id], m.start, m.dur,
+                                 m.power, m.hz, m.note, m.clarity) for m in first),
+                     sys.stdout, None)

@@ -29,11 +29,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine
 
 from core.stages import Stage, job_stages
+from db import state
 from db.engine import session_scope
-from db.models import File, Job, JobStatus, Target, TargetStatus, utcnow
+from db.read import get_job, stored_files
+from scheduler.commands.errors import Command
 from worker.sources.checksums import md5_of
 
 VERIFIED_STAGES = ("download", "checksum")
@@ -94,31 +96,17 @@ class Report:
 def files_to_check(engine: Engine, job_id: int) -> list[Check]:
     """The job's files whose download or checksum target is done, with their expectations."""
     with session_scope(engine) as session:
-        if session.get(Job, job_id) is None:
-            raise LookupError(f"no job {job_id}")
-        rows = session.execute(
-            select(
-                File.id, Target.id, Target.stage, File.key, File.path, File.url,
-                File.expected_size, File.expected_md5, File.size, File.md5,
-            )
-            .join(Target, Target.file_id == File.id)
-            .where(
-                File.job_id == job_id,
-                Target.stage.in_(VERIFIED_STAGES),
-                Target.status == TargetStatus.DONE,
-            )
-            .order_by(File.id)
-        ).all()
+        get_job(session, job_id)
+        rows = stored_files(session, job_id, VERIFIED_STAGES)
     checks = []
-    for file_id, target_id, stage, key, path, url, exp_size, exp_md5, size, md5 in rows:
-        if stage == "download" and url is not None:
-            want_size = exp_size if exp_size is not None else size
-            want_md5 = exp_md5 or md5
+    for r in rows:
+        if r.stage == "download" and r.url is not None:
+            want_size = r.expected_size if r.expected_size is not None else r.size
+            want_md5 = r.expected_md5 or r.md5
         else:  # a local file: what the checksum stage recorded
-            want_size, want_md5 = size, md5
-        checks.append(
-            Check(file_id, target_id, stage, key, path, want_size, (want_md5 or "").lower() or None)
-        )
+            want_size, want_md5 = r.size, r.md5
+        checks.append(Check(r.file_id, r.target_id, r.stage, r.key, r.path, want_size,
+                            (want_md5 or "").lower() or None))
     return checks
 
 
@@ -190,39 +178,16 @@ def requeue(engine: Engine, job_id: int, problems: Sequence[Problem]) -> int:
     if not problems:
         return 0
     with session_scope(engine) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise LookupError(f"no job {job_id}")
-        stages = job_stages(job.spec)
+        stages = job_stages(get_job(session, job_id).spec)
         order = {s.name: s.order for s in stages}
-        target_ids = sorted({p.target_id for p in problems})
         file_ids = sorted({p.file_id for p in problems})
-        earliest = min(order.get(p.stage, 0) for p in problems)
-        session.execute(
-            update(Target)
-            .where(Target.id.in_(target_ids))
-            .values(
-                status=TargetStatus.PENDING, attempts=0, error=None, not_before=None,
-                queued_at=None, started_at=None, heartbeat_at=None, finished_at=None,
-                worker=None, run_token=None,
-            )
+        file_stages, job_stages_after = _downstream(
+            stages, min(order.get(p.stage, 0) for p in problems)
         )
-        file_stages, job_stages_after = _downstream(stages, earliest)
-        if file_stages:
-            session.execute(
-                delete(Target).where(Target.file_id.in_(file_ids), Target.stage.in_(file_stages))
-            )
-        if job_stages_after:
-            session.execute(
-                delete(Target).where(
-                    Target.job_id == job_id, Target.stage.in_(job_stages_after)
-                )
-            )
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(status=JobStatus.ACTIVE, finished_at=None, error=None, updated_at=utcnow())
-        )
+        state.restart_targets(session, sorted({p.target_id for p in problems}))
+        state.drop_targets(session, job_id, file_ids=file_ids, file_stages=file_stages,
+                           job_stages=job_stages_after)
+        state.reactivate(session, job_id)
     return len(file_ids)
 
 
@@ -237,7 +202,7 @@ def _print_problems(console: Console, report: Report) -> None:
     console.print(table)
 
 
-@click.command("verify")
+@click.command("verify", cls=Command)
 @click.argument("job", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--fix", is_flag=True, help="Re-queue the files with problems for the next run.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import PermanentError
-from db.models import File
+from db.files import update_file
 from worker.analysis.params import AnalyzeParams
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
@@ -44,10 +44,6 @@ def handle(ctx: TargetContext, params: AnalyzeParams) -> None:
         replace_samples(
             session, job_id=ctx.job_id, file_id=ctx.file.id, columns=columns, vectors=table.vector
         )
-        row = session.get(File, ctx.file.id)
-        assert row is not None
-        row.samples = stats["n_samples"]
-        row.median_power = stats["median_power"]
-        row.median_hz = stats["median_hz"]
-        row.median_clarity = stats["median_clarity"]
-        row.median_dur = stats["median_dur"]
+        update_file(session, ctx.file.id, samples=stats["n_samples"],
+                    median_power=stats["median_power"], median_hz=stats["median_hz"],
+                    median_clarity=stats["median_clarity"], median_dur=stats["median_dur"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import PermanentError
-from db.models import File
+from db.files import update_file
 from worker.app import app
 from worker.sources.params import ChecksumParams
 from worker.tasks.runner import TargetContext, run_target
@@ -26,6 +26,4 @@ def handle(ctx: TargetContext, params: ChecksumParams) -> None:
     size = path.stat().st_size
     md5 = md5_file(path)
     with ctx.commit() as session:
-        row = session.get(File, ctx.file.id)
-        assert row is not None
-        row.size, row.md5 = size, md5
+        update_file(session, ctx.file.id, size=size, md5=md5)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.errors import DownloadError, PermanentError, UnsafePathError
 from core.settings import Settings
-from db.models import File
+from db.files import update_file
 from worker.app import app
 from worker.sources.params import DownloadParams
 from worker.sources.politeness import HostLimiter
@@ -61,7 +61,7 @@ def destination(ctx: TargetContext) -> Path:
 
 def handle(ctx: TargetContext, params: DownloadParams) -> None:
     """Download, verify and record one file; see the module docstring."""
-    from worker.sources.download import RetryLaterError, RetryPolicy, download_file
+    from worker.sources.download import LowDiskError, RetryLaterError, RetryPolicy, download_file
 
     file = ctx.file
     assert file is not None
@@ -81,9 +81,12 @@ def handle(ctx: TargetContext, params: DownloadParams) -> None:
             limiter=limiter_for(ctx.settings),
             disk_reserve_bytes=ctx.settings.disk_reserve_mb * 1024 * 1024,
             max_bytes=max_mb * 1024 * 1024,
+            min_rate=ctx.settings.min_download_rate,
         )
     except RetryLaterError as exc:
         raise Deferred(exc.retry_after, str(exc)) from exc
+    except LowDiskError as exc:  # space may come back (other downloads, cleanup): wait
+        raise Deferred(ctx.settings.retry_later_seconds, str(exc)) from exc
     except DownloadError as exc:
         if exc.permanent:
             raise PermanentError(str(exc)) from exc
@@ -93,6 +96,4 @@ def handle(ctx: TargetContext, params: DownloadParams) -> None:
         file.key, result.size, result.resumed_from, result.attempts,
     )
     with ctx.commit() as session:
-        row = session.get(File, file.id)
-        assert row is not None
-        row.path, row.size, row.md5 = str(result.path), result.size, result.md5
+        update_file(session, file.id, path=str(result.path), size=result.size, md5=result.md5)

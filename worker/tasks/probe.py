@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import PermanentError
-from db.models import File
+from db.files import update_file
 from worker.analysis.params import ProbeParams
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
@@ -22,7 +22,4 @@ def handle(ctx: TargetContext, params: ProbeParams) -> None:
         raise PermanentError(f"{ctx.file.key}: no local copy to probe")
     result = probe_media(ctx.file.path, fast=params.fast)
     with ctx.commit() as session:
-        row = session.get(File, ctx.file.id)
-        assert row is not None
-        for name, value in result.to_dict().items():
-            setattr(row, name, value)
+        update_file(session, ctx.file.id, **result.to_dict())

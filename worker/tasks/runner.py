@@ -16,19 +16,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError
 from core.settings import Settings, get_settings
 from core.stages import get_stage
+from db import state
 from db.engine import get_engine, session_scope
-from db.models import File, Job, Target, TargetStatus, TaskRun, utcnow
+from db.models import File, TargetStatus
+from db.state import DEFERRED, LeaseLost
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -36,10 +37,6 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 def worker_id() -> str:
     """host:pid of this process (recomputed after a fork)."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class LeaseLost(Exception):
-    """Another run took this target over; this run's results must not be written."""
 
 
 class Deferred(Exception):
@@ -51,7 +48,6 @@ class Deferred(Exception):
         self.seconds = seconds
 
 
-DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
 MAX_DEFERRALS = 20  # after this many, a deferral counts as a failed attempt
 MAX_DEFER_SECONDS = 6 * 3600
 
@@ -83,20 +79,8 @@ class TargetContext:
     def commit(self) -> Iterator[Session]:
         """A transaction that writes the results and marks the target done, or neither."""
         with session_scope(self.engine) as session:
-            finished = session.execute(
-                update(Target)
-                .where(Target.id == self.target_id, Target.run_token == self.run_token)
-                .where(Target.status == TargetStatus.RUNNING)
-                .values(status=TargetStatus.DONE, finished_at=utcnow(), error=None)
-            )
-            if finished.rowcount != 1:
-                raise LeaseLost(f"target {self.target_id} was taken over by another run")
+            state.complete(session, self.target_id, self.run_token)
             yield session
-            session.execute(
-                update(TaskRun)
-                .where(TaskRun.run_token == self.run_token)
-                .values(status=TargetStatus.DONE, finished_at=utcnow())
-            )
         self.committed = True
 
 
@@ -114,84 +98,12 @@ def _owner_is_dead(owner: str | None) -> bool:
     return not psutil.pid_exists(int(pid)) or int(pid) == os.getpid()
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What a successful claim holds: the run's token and attempt, the target's inputs."""
-
-    token: str
-    attempt: int
-    stage: str
-    key: str
-    job_id: int
-    spec: dict[str, Any]
-    file: File | None
-
-
-def claim(engine: Engine, target_id: int, settings: Settings) -> Claim | None:
-    """Take the target for this run; None when it is done, failed or owned by a live run.
-
-    One transaction claims the target, opens its run record and loads the job spec and file.
-    """
-    token = str(uuid.uuid4())
-    me = worker_id()
-    now = utcnow()
-    stale = now - timedelta(seconds=settings.lease_seconds)
+def claim(engine: Engine, target_id: int, settings: Settings) -> state.Claim | None:
+    """Take the target for this run in one transaction; None when it is done, failed or owned
+    by a live run (a run of a dead process on this host is taken over at once)."""
     with session_scope(engine) as session:
-        row = session.execute(
-            select(Target.status, Target.worker, Target.run_token).where(Target.id == target_id)
-        ).one_or_none()
-        if row is None:
-            return None
-        status, owner, old_token = row
-        claimable = or_(
-            Target.status.in_([TargetStatus.PENDING, TargetStatus.QUEUED]),
-            and_(Target.status == TargetStatus.RUNNING, Target.heartbeat_at < stale),
-        )
-        if status == TargetStatus.RUNNING and _owner_is_dead(owner):
-            claimable = and_(Target.status == TargetStatus.RUNNING, Target.run_token == old_token)
-        result = session.execute(
-            update(Target)
-            .where(Target.id == target_id, claimable)
-            .values(
-                status=TargetStatus.RUNNING,
-                attempts=Target.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                worker=me,
-                run_token=token,
-                error=None,
-            )
-        )
-        if result.rowcount != 1:
-            return None
-        if status == TargetStatus.RUNNING and old_token:
-            session.execute(
-                update(TaskRun)
-                .where(TaskRun.run_token == old_token, TaskRun.status == TargetStatus.RUNNING)
-                .values(status="lost", finished_at=now, error=f"worker {owner} lost")
-            )
-        target = session.get(Target, target_id)
-        assert target is not None
-        job = session.get(Job, target.job_id)
-        assert job is not None
-        file = session.get(File, target.file_id) if target.file_id is not None else None
-        if file is not None:
-            session.expunge(file)
-        session.add(
-            TaskRun(
-                target_id=target_id,
-                job_id=target.job_id,
-                stage=target.stage,
-                key=target.key,
-                attempt=target.attempts,
-                worker=me,
-                run_token=token,
-                status=TargetStatus.RUNNING,
-                started_at=now,
-            )
-        )
-        return Claim(token, target.attempts, target.stage, target.key, target.job_id,
-                     dict(job.spec), file)
+        return state.claim(session, target_id, worker=worker_id(), token=str(uuid.uuid4()),
+                           lease_seconds=settings.lease_seconds, owner_is_dead=_owner_is_dead)
 
 
 class Heartbeat:
@@ -207,11 +119,7 @@ class Heartbeat:
         while not self._stop.wait(every):
             try:
                 with session_scope(engine) as session:
-                    session.execute(
-                        update(Target)
-                        .where(Target.id == target_id, Target.run_token == token)
-                        .values(heartbeat_at=utcnow())
-                    )
+                    state.heartbeat(session, target_id, token)
             except Exception:
                 continue
 
@@ -227,58 +135,24 @@ class Heartbeat:
 def _record_failure(
     engine: Engine, ctx: TargetContext, exc: BaseException, settings: Settings
 ) -> str:
-    """Mark the attempt failed; the target goes back to pending or, at the end, to failed."""
-    permanent = isinstance(exc, PermanentError) or ctx.attempt >= settings.max_attempts
-    message = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(exc))
-    backoff = min(300.0, 2.0 ** (ctx.attempt - 1))
-    status = TargetStatus.FAILED if permanent else TargetStatus.PENDING
+    """Mark the attempt failed; the target goes back to pending or, at the end, to failed.
+    A PermanentError (a ConfigError too: bad parameters, bad expressions) fails it at once."""
     with session_scope(engine) as session:
-        session.execute(
-            update(Target)
-            .where(Target.id == ctx.target_id, Target.run_token == ctx.run_token)
-            .values(
-                status=status,
-                error=message,
-                finished_at=utcnow() if permanent else None,
-                queued_at=None,
-                not_before=None if permanent else utcnow() + timedelta(seconds=backoff),
-            )
+        return state.fail(
+            session, ctx.target_id, ctx.run_token,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+            permanent=isinstance(exc, PermanentError) or ctx.attempt >= settings.max_attempts,
+            retry_in=min(300.0, 2.0 ** (ctx.attempt - 1)),
         )
-        session.execute(
-            update(TaskRun)
-            .where(TaskRun.run_token == ctx.run_token)
-            .values(status=TargetStatus.FAILED, finished_at=utcnow(), error=message, traceback=tb)
-        )
-    return status
 
 
 def _defer(engine: Engine, ctx: TargetContext, exc: Deferred) -> bool:
     """Target back to pending until later, attempt refunded; False after MAX_DEFERRALS."""
-    wait = min(MAX_DEFER_SECONDS, max(1.0, exc.seconds))
-    now = utcnow()
     with session_scope(engine) as session:
-        deferrals = session.scalar(
-            select(func.count()).select_from(TaskRun)
-            .where(TaskRun.target_id == ctx.target_id, TaskRun.status == DEFERRED)
-        )
-        if (deferrals or 0) >= MAX_DEFERRALS:
-            return False
-        handed_back = session.execute(
-            update(Target)
-            .where(Target.id == ctx.target_id, Target.run_token == ctx.run_token,
-                   Target.status == TargetStatus.RUNNING)
-            .values(status=TargetStatus.PENDING, attempts=Target.attempts - 1,
-                    not_before=now + timedelta(seconds=wait), queued_at=None,
-                    error=f"deferred {wait:g}s: {exc}")
-        )
-        if handed_back.rowcount != 1:
-            raise LeaseLost(f"target {ctx.target_id} was taken over by another run")
-        session.execute(
-            update(TaskRun).where(TaskRun.run_token == ctx.run_token)
-            .values(status=DEFERRED, finished_at=now, error=str(exc))
-        )
-    return True
+        return state.defer(session, ctx.target_id, ctx.run_token,
+                           seconds=min(MAX_DEFER_SECONDS, max(1.0, exc.seconds)),
+                           message=str(exc), max_deferrals=MAX_DEFERRALS)
 
 
 def run_target(target_id: int, handler: Handler) -> str:

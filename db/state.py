@@ -1,0 +1,404 @@
+"""The one owner of target and job state: every transition is a function here taking a session.
+
+Targets: pending → queued (take_pending) → running (claim, heartbeat) → done (complete) or
+failed / back to pending (fail, defer); stale or orphaned work goes back to pending
+(recover_stale, reset_in_flight, resend_due); people retry, requeue and cancel.
+Jobs: created active (create_job), finished by the scheduler (finish_job), cancelled, resumed
+and reactivated by people. The worker's runner, the scheduler loop, `samplemill run`, submit,
+verify and the job commands all call these; nothing else writes these columns.
+
+Runs: every attempt at a target is a `task_runs` row keyed by its run token; a transition that
+ends an attempt closes its run in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.models import File, Job, JobStatus, Target, TargetStatus, TaskRun, utcnow
+
+LOST = "lost"  # TaskRun status of an attempt whose worker vanished
+DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
+
+
+class LeaseLost(Exception):
+    """Another run took this target over; this run's results must not be written."""
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def create_job(session: Session, *, name: str, spec: dict[str, Any], text: str = "") -> int:
+    """Store a validated job spec as a new active job; returns its id."""
+    job = Job(name=name, spec=spec, spec_toml=text, status=JobStatus.ACTIVE)
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def reactivate(session: Session, job_id: int) -> bool:
+    """Make a job active again (its open or re-queued targets get scheduled); False if absent."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(status=JobStatus.ACTIVE, finished_at=None, error=None, updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+def cancel(session: Session, job_id: int) -> bool:
+    """Stop scheduling an active job; False when there is no such active job."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.ACTIVE)
+        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+def finish_job(session: Session, job_id: int) -> str | None:
+    """Close an active job whose stages are all finished; returns its end state.
+
+    failed only when a target failed; see `samplemill failures`.
+    """
+    failed = session.scalar(
+        select(Target.id)
+        .where(Target.job_id == job_id, Target.status == TargetStatus.FAILED)
+        .limit(1)
+    )
+    status = JobStatus.FAILED if failed is not None else JobStatus.DONE
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.ACTIVE)
+        .values(
+            status=status,
+            finished_at=utcnow(),
+            updated_at=utcnow(),
+            error="some targets failed: see `samplemill failures`" if failed else None,
+        )
+    )
+    return status if result.rowcount else None
+
+
+# --- a run's life: claim, beat, complete, fail, defer ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a successful claim holds: the run's token and attempt, the target's inputs."""
+
+    token: str
+    attempt: int
+    stage: str
+    key: str
+    job_id: int
+    spec: dict[str, Any]
+    file: File | None
+
+
+def claim(
+    session: Session,
+    target_id: int,
+    *,
+    worker: str,
+    token: str,
+    lease_seconds: float,
+    owner_is_dead: Callable[[str | None], bool] = lambda owner: False,
+) -> Claim | None:
+    """Take the target for a run; None when it is done, failed or owned by a live run.
+
+    A running target is taken over when its heartbeat is older than the lease, or at once
+    when `owner_is_dead(worker)` says its worker process is gone. The claim opens the run's
+    record and loads the job spec and file, all in the caller's transaction.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_seconds)
+    row = session.execute(
+        select(Target.status, Target.worker, Target.run_token).where(Target.id == target_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    status, owner, old_token = row
+    claimable = or_(
+        Target.status.in_([TargetStatus.PENDING, TargetStatus.QUEUED]),
+        and_(Target.status == TargetStatus.RUNNING, Target.heartbeat_at < stale),
+    )
+    if status == TargetStatus.RUNNING and owner_is_dead(owner):
+        claimable = and_(Target.status == TargetStatus.RUNNING, Target.run_token == old_token)
+    result = session.execute(
+        update(Target)
+        .where(Target.id == target_id, claimable)
+        .values(status=TargetStatus.RUNNING, attempts=Target.attempts + 1, started_at=now,
+                heartbeat_at=now, worker=worker, run_token=token, error=None)
+    )
+    if result.rowcount != 1:
+        return None
+    if status == TargetStatus.RUNNING and old_token:
+        session.execute(
+            update(TaskRun)
+            .where(TaskRun.run_token == old_token, TaskRun.status == TargetStatus.RUNNING)
+            .values(status=LOST, finished_at=now, error=f"worker {owner} lost")
+        )
+    target = session.get(Target, target_id)
+    assert target is not None
+    job = session.get(Job, target.job_id)
+    assert job is not None
+    file = session.get(File, target.file_id) if target.file_id is not None else None
+    if file is not None:
+        session.expunge(file)
+    session.add(TaskRun(target_id=target_id, job_id=target.job_id, stage=target.stage,
+                        key=target.key, attempt=target.attempts, worker=worker, run_token=token,
+                        status=TargetStatus.RUNNING, started_at=now))
+    return Claim(token, target.attempts, target.stage, target.key, target.job_id,
+                 dict(job.spec), file)
+
+
+def heartbeat(session: Session, target_id: int, token: str) -> None:
+    """Keep a running target's lease fresh (a no-op once another run owns it)."""
+    session.execute(
+        update(Target)
+        .where(Target.id == target_id, Target.run_token == token)
+        .values(heartbeat_at=utcnow())
+    )
+
+
+def complete(session: Session, target_id: int, token: str) -> None:
+    """Mark the run's target done in the caller's transaction (the one writing its results);
+    LeaseLost when another run owns it now, so the caller's results roll back."""
+    finished = session.execute(
+        update(Target)
+        .where(Target.id == target_id, Target.run_token == token,
+               Target.status == TargetStatus.RUNNING)
+        .values(status=TargetStatus.DONE, finished_at=utcnow(), error=None)
+    )
+    if finished.rowcount != 1:
+        raise LeaseLost(f"target {target_id} was taken over by another run")
+    session.execute(
+        update(TaskRun)
+        .where(TaskRun.run_token == token)
+        .values(status=TargetStatus.DONE, finished_at=utcnow())
+    )
+
+
+def fail(
+    session: Session,
+    target_id: int,
+    token: str,
+    *,
+    error: str,
+    traceback: str,
+    permanent: bool,
+    retry_in: float,
+) -> str:
+    """End a run with an error: the target fails (permanent) or waits `retry_in` seconds to be
+    tried again; returns the target's new status."""
+    status = TargetStatus.FAILED if permanent else TargetStatus.PENDING
+    session.execute(
+        update(Target)
+        .where(Target.id == target_id, Target.run_token == token)
+        .values(
+            status=status,
+            error=error,
+            finished_at=utcnow() if permanent else None,
+            queued_at=None,
+            not_before=None if permanent else utcnow() + timedelta(seconds=retry_in),
+        )
+    )
+    session.execute(
+        update(TaskRun)
+        .where(TaskRun.run_token == token)
+        .values(status=TargetStatus.FAILED, finished_at=utcnow(), error=error,
+                traceback=traceback)
+    )
+    return status
+
+
+def defer(
+    session: Session, target_id: int, token: str, *, seconds: float, message: str,
+    max_deferrals: int,
+) -> bool:
+    """Hand a running target back until `seconds` from now, its attempt refunded; False (and
+    nothing changed) once it was deferred `max_deferrals` times; LeaseLost if not ours."""
+    now = utcnow()
+    deferrals = session.scalar(
+        select(func.count()).select_from(TaskRun)
+        .where(TaskRun.target_id == target_id, TaskRun.status == DEFERRED)
+    )
+    if (deferrals or 0) >= max_deferrals:
+        return False
+    handed_back = session.execute(
+        update(Target)
+        .where(Target.id == target_id, Target.run_token == token,
+               Target.status == TargetStatus.RUNNING)
+        .values(status=TargetStatus.PENDING, attempts=Target.attempts - 1,
+                not_before=now + timedelta(seconds=seconds), queued_at=None,
+                error=f"deferred {seconds:g}s: {message}")
+    )
+    if handed_back.rowcount != 1:
+        raise LeaseLost(f"target {target_id} was taken over by another run")
+    session.execute(
+        update(TaskRun).where(TaskRun.run_token == token)
+        .values(status=DEFERRED, finished_at=now, error=message)
+    )
+    return True
+
+
+# --- the scheduler's side: queue, release, resend, recover ----------------------------------
+
+
+def take_pending(session: Session, job_id: int, stage: str, limit: int) -> list[int]:
+    """Mark up to `limit` due pending targets queued and return their ids (oldest first)."""
+    if limit <= 0:
+        return []
+    now = utcnow()
+    ids = list(
+        session.scalars(
+            select(Target.id)
+            .where(
+                Target.job_id == job_id,
+                Target.stage == stage,
+                Target.status == TargetStatus.PENDING,
+                or_(Target.not_before.is_(None), Target.not_before <= now),
+            )
+            .order_by(Target.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Target)
+            .where(Target.id.in_(ids), Target.status == TargetStatus.PENDING)
+            .values(status=TargetStatus.QUEUED, queued_at=now)
+        )
+    return ids
+
+
+def release(session: Session, ids: Sequence[int]) -> None:
+    """Put queued targets back to pending (their message could not be sent)."""
+    if ids:
+        session.execute(
+            update(Target)
+            .where(Target.id.in_(ids), Target.status == TargetStatus.QUEUED)
+            .values(status=TargetStatus.PENDING, queued_at=None)
+        )
+
+
+def resend_due(session: Session, *, job_id: int, stage: str, older_than: float) -> list[int]:
+    """Queued targets not started for `older_than` seconds: their message may be lost."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    ids = list(
+        session.scalars(
+            select(Target.id).where(
+                Target.job_id == job_id,
+                Target.stage == stage,
+                Target.status == TargetStatus.QUEUED,
+                Target.queued_at < cutoff,
+            )
+        )
+    )
+    if ids:
+        session.execute(update(Target).where(Target.id.in_(ids)).values(queued_at=utcnow()))
+    return ids
+
+
+def recover_stale(
+    session: Session, *, lease_seconds: float, max_attempts: int, job_ids: Sequence[int]
+) -> int:
+    """Running targets whose heartbeat stopped go back to pending, or fail after the last try."""
+    if not job_ids:
+        return 0
+    cutoff = utcnow() - timedelta(seconds=lease_seconds)
+    stale = and_(
+        Target.job_id.in_(job_ids),
+        Target.status == TargetStatus.RUNNING,
+        Target.heartbeat_at < cutoff,
+    )
+    lost_tokens = select(Target.run_token).where(stale).scalar_subquery()
+    session.execute(
+        update(TaskRun)
+        .where(TaskRun.run_token.in_(lost_tokens), TaskRun.status == TargetStatus.RUNNING)
+        .values(status=LOST, finished_at=utcnow(), error="worker lost (no heartbeat)")
+        .execution_options(synchronize_session=False)
+    )
+    failed = session.execute(
+        update(Target)
+        .where(stale, Target.attempts >= max_attempts)
+        .values(
+            status=TargetStatus.FAILED,
+            finished_at=utcnow(),
+            error="worker lost or timed out on every attempt (no heartbeat)",
+        )
+    )
+    retried = session.execute(
+        update(Target)
+        .where(stale)
+        .values(status=TargetStatus.PENDING, queued_at=None, error="worker lost; retrying")
+    )
+    return int((failed.rowcount or 0) + (retried.rowcount or 0))
+
+
+def reset_in_flight(session: Session, job_id: int) -> int:
+    """Queued and running targets back to pending (their private broker is gone)."""
+    result = session.execute(
+        update(Target)
+        .where(
+            Target.job_id == job_id,
+            Target.status.in_([TargetStatus.QUEUED, TargetStatus.RUNNING]),
+        )
+        .values(status=TargetStatus.PENDING, queued_at=None, run_token=None)
+    )
+    session.execute(
+        update(TaskRun)
+        .where(TaskRun.job_id == job_id, TaskRun.status == TargetStatus.RUNNING)
+        .values(status=LOST, finished_at=utcnow(), error="run interrupted")
+    )
+    return int(result.rowcount or 0)
+
+
+# --- people's side: requeue files, drop what depended on them --------------------------------
+
+
+def restart_targets(session: Session, target_ids: Sequence[int]) -> int:
+    """Targets back to pending as if new (attempts 0, no error); returns how many."""
+    if not target_ids:
+        return 0
+    result = session.execute(
+        update(Target)
+        .where(Target.id.in_(target_ids))
+        .values(status=TargetStatus.PENDING, attempts=0, error=None, not_before=None,
+                queued_at=None, started_at=None, heartbeat_at=None, finished_at=None,
+                worker=None, run_token=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def drop_targets(
+    session: Session,
+    job_id: int,
+    *,
+    file_ids: Sequence[int] = (),
+    file_stages: Sequence[str] = (),
+    job_stages: Sequence[str] = (),
+) -> None:
+    """Delete the files' targets of `file_stages` and the job's targets of `job_stages`, so the
+    scheduler creates them afresh once their inputs are ready again."""
+    if file_ids and file_stages:
+        session.execute(
+            delete(Target).where(Target.file_id.in_(file_ids), Target.stage.in_(file_stages))
+        )
+    if job_stages:
+        session.execute(
+            delete(Target).where(Target.job_id == job_id, Target.stage.in_(job_stages))
+        )
+
+
+def forget_file_targets(session: Session, file_ids: Sequence[int], chunk: int = 500) -> None:
+    """Delete every target of these files (their content changed; everything starts over)."""
+    for start in range(0, len(file_ids), chunk):
+        session.execute(delete(Target).where(Target.file_id.in_(file_ids[start:start + chunk])))
