@@ -17,7 +17,8 @@ from core.settings import Settings, get_settings, reset_settings
 from db.engine import dispose_engines, get_engine, session_scope
 from db.models import Job, Sample, Target, TargetStatus, TaskRun
 from db.targets import count_targets
-from scheduler.loop import Scheduler
+from scheduler.embedded import EmbeddedBroker, LocalWorkers
+from scheduler.loop import Scheduler, celery_sender
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,6 +113,40 @@ class SchedulerThread:
         self.thread.join(timeout=30)
         if self.errors:
             raise self.errors[0]
+
+
+class Cluster:
+    """Broker (embedded or given), one local worker group and a scheduler thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        from worker.app import create_app
+
+        self.settings = settings
+        self.broker = EmbeddedBroker(settings.broker_socket, settings.data_dir / "broker.log")
+        self.embedded = settings.broker_url == "embedded"
+        if self.embedded:
+            self.broker.start()
+        self.app = create_app()
+        self.workers = self.new_workers()
+        self.scheduler: SchedulerThread | None = None
+
+    def new_workers(self) -> LocalWorkers:
+        workers = LocalWorkers(self.settings, broker_url=self.settings.resolved_broker_url,
+                               log_path=self.settings.data_dir / "worker.log")
+        workers.start()
+        return workers
+
+    def start_scheduler(self, job_id: int) -> SchedulerThread:
+        sched = Scheduler(catalog(self.settings), self.settings, celery_sender(self.app))
+        self.scheduler = SchedulerThread(sched, job_id).start()
+        return self.scheduler
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self.workers.stop(grace=2)
+        if self.embedded:
+            self.broker.stop()
 
 
 def job_status(engine: Engine, job_id: int) -> str:

@@ -97,7 +97,7 @@ def _warm_up_before_fork(**_: Any) -> None:
 
     from worker.analysis import AnalysisParams, analyze_signal
 
-    sr = 22050
-    t = np.arange(sr) / sr
+    params = AnalysisParams()
+    t = np.arange(params.sr) / params.sr
     tone = (np.sin(2 * np.pi * 440 * t) * np.exp(-t * 4)).astype(np.float32)
-    analyze_signal(np.tile(tone, 2), sr, AnalysisParams(sr=sr))
+    analyze_signal(np.tile(tone, 2), params.sr, params)

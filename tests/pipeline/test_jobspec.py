@@ -97,7 +97,7 @@ def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_examples_are_valid(tmp_path: Path) -> None:
     """Every example validates once the local folder it names exists (the demo makes it)."""
-    for path in sorted(Path(__file__).parents[1].joinpath("examples").glob("*.toml")):
+    for path in sorted(Path(__file__).parents[2].joinpath("examples").glob("*.toml")):
         source = tomllib.loads(path.read_text())["source"]
         if source["kind"] == "local":
             (tmp_path / source["folder"]).mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,15 @@ from click.testing import CliRunner
 from db.models import JobStatus
 from scheduler.cli import main
 from scheduler.submit import submit_file
-from tests.pipeline_harness import catalog, configure, job_status, make_folder, wait_for, write_job
-from tests.test_pipeline_faults import Cluster
+from tests.pipeline_harness import (
+    Cluster,
+    catalog,
+    configure,
+    job_status,
+    make_folder,
+    wait_for,
+    write_job,
+)
 
 
 def _json(args: list[str]) -> object:

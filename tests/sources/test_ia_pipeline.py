@@ -30,8 +30,7 @@ from scheduler.run import run_job
 from scheduler.submit import submit_file
 from tests.ia_server import Fault, IAServer, ServedFile, tree
 from tests.mediagen import white_noise, write_media
-from tests.pipeline_harness import catalog, configure, job_status, wait_for
-from tests.test_pipeline_faults import Cluster
+from tests.pipeline_harness import Cluster, catalog, configure, job_status, wait_for
 from worker.sources.download import part_path
 
 PAGE = 20  # the server pages scrapes at this many items, whatever count the client asks
@@ -590,7 +589,7 @@ def test_fedflix_example_is_a_valid_job() -> None:
     from core.stages import job_stages
     from scheduler.jobspec import load_spec
 
-    spec, _ = load_spec(Path(__file__).resolve().parents[1] / "examples" / "archive-fedflix.toml")
+    spec, _ = load_spec(Path(__file__).resolve().parents[2] / "examples" / "archive-fedflix.toml")
     assert spec["source"]["kind"] == "internet_archive" and spec["source"]["endpoint"] == ""
     assert "FedFlix" in spec["source"]["query"] and spec["source"]["format"] == [".mp4"]
     assert [s.name for s in job_stages(spec)] == [

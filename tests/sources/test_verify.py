@@ -16,7 +16,7 @@ from db.models import File, JobStatus, Sample, Target, TargetStatus
 from scheduler.cli import main as cli
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure, job_status, make_folder, write_job
-from tests.test_ia_pipeline import (
+from tests.sources.test_ia_pipeline import (
     FAST,
     PagedServer,
     assert_fetched_and_probed,

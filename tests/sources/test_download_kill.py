@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.ia_server import IAServer, ServedFile, tree
 from worker.sources.download import RetryPolicy, download_file, part_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys
 from pathlib import Path

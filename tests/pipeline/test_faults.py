@@ -14,11 +14,9 @@ from sqlalchemy import func, select
 from core.settings import Settings
 from db.engine import session_scope
 from db.models import JobStatus, Target, TargetStatus, TaskRun
-from scheduler.embedded import EmbeddedBroker, LocalWorkers
-from scheduler.loop import Scheduler, celery_sender
 from scheduler.submit import submit_file
 from tests.pipeline_harness import (
-    SchedulerThread,
+    Cluster,
     assert_exactly_once,
     catalog,
     configure,
@@ -28,40 +26,6 @@ from tests.pipeline_harness import (
     wait_for,
     write_job,
 )
-
-
-class Cluster:
-    """Broker (embedded or given), one local worker group and a scheduler thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        from worker.app import create_app
-
-        self.settings = settings
-        self.broker = EmbeddedBroker(settings.broker_socket, settings.data_dir / "broker.log")
-        self.embedded = settings.broker_url == "embedded"
-        if self.embedded:
-            self.broker.start()
-        self.app = create_app()
-        self.workers = self.new_workers()
-        self.scheduler: SchedulerThread | None = None
-
-    def new_workers(self) -> LocalWorkers:
-        workers = LocalWorkers(self.settings, broker_url=self.settings.resolved_broker_url,
-                               log_path=self.settings.data_dir / "worker.log")
-        workers.start()
-        return workers
-
-    def start_scheduler(self, job_id: int) -> SchedulerThread:
-        sched = Scheduler(catalog(self.settings), self.settings, celery_sender(self.app))
-        self.scheduler = SchedulerThread(sched, job_id).start()
-        return self.scheduler
-
-    def close(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        self.workers.stop(grace=2)
-        if self.embedded:
-            self.broker.stop()
 
 
 def _running_target(settings: Settings, job_id: int) -> tuple[int, int] | None:

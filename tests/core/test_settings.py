@@ -56,7 +56,7 @@ def test_long_data_dir_gets_a_short_broker_socket(tmp_path: Path) -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     for name, field in Settings.model_fields.items():
         assert field.description, f"{name} has no help text"
         assert f"SAMPLEMILL_{name.upper()}" in readme, f"SAMPLEMILL_{name.upper()} not in README"
