@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     host_rate: float = Field(5.0, gt=0, description="Requests per second per remote host.")
     disk_reserve_mb: int = Field(1024, ge=0, description="Free disk kept when downloading.")
     max_file_mb: int = Field(0, ge=0, description="Refuse larger downloads (0: no cap).")
+    min_download_rate: float = Field(
+        8192.0,
+        ge=0,
+        description="A download body slower than this (bytes/s, over a window of "
+        "SAMPLEMILL_HTTP_TIMEOUT seconds) is cut off and resumed (0: no minimum).",
+    )
+    retry_later_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a target waits, without spending an attempt, when what it needs "
+        "is short for now (a full data disk, items whose metadata could not be fetched).",
+    )
     preload: bool = Field(
         True,
         description="Import and warm up the analysis code in a worker's main process, so every "

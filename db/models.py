@@ -292,3 +292,17 @@ class TaskRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
+
+
+class Checkpoint(Base):
+    """A running target's resumable progress (JSON its stage owns), written in the same
+    transaction as the results it describes, so a killed run's successor carries on from it;
+    removed when the target is done."""
+
+    __tablename__ = "checkpoints"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
