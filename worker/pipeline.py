@@ -18,6 +18,7 @@ from db.query import compile_predicate
 from db.subsets import SubsetParams
 from worker.analysis.params import AnalyzeParams, ProbeParams
 from worker.layout.params import LayoutParams
+from worker.render.resynth.stages import STAGES as RESYNTH_STAGES
 from worker.sources.params import SOURCES, ChecksumParams, DownloadParams, check_source
 
 # --- which stages a job runs, and the checks that need the whole spec ----------------------
@@ -92,6 +93,8 @@ STAGES = [
           queue_of=lambda params: get_kind(params.kind).queue,
           description="compositions from a subset, one per [[render]] (see the render kinds)"),
 ]
+
+STAGES += RESYNTH_STAGES  # frame_features and frame_index, for resynth renders
 
 for _stage in STAGES:
     register(_stage)

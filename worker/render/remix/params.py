@@ -6,15 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from core.stages import StageParams
+from core.render_kinds import RenderParams
 
 
-class RemixParams(StageParams):
+class RemixParams(RenderParams):
     """A silence-split random remix of a film (optionally drawing from several films)."""
 
     kind: Literal["remix"] = "remix"
-    name: str = ""
-    subset: str = "main"
     duration: float = Field(300.0, gt=0, description="Target length (s); the seed's post: 300.")
     seed: int = 0
     films: int = Field(1, ge=1, description="Films of the subset whose segments fill the remix.")

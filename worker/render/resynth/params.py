@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from core.stages import StageParams
+from core.errors import ConfigError
+from core.render_kinds import RenderParams
 
 
-class ResynthParams(StageParams):
+class ResynthParams(RenderParams):
     """Concatenative synthesis: a target sound rebuilt from the frames of a subset's films."""
 
     kind: Literal["resynth"] = "resynth"
-    name: str = ""
-    subset: str = "main"
     target: str = Field("", description="The sound to rebuild: any audio or video file "
                         "(relative paths are from the job file).")
     audio: Literal["target", "source", "mix"] = Field(
@@ -37,3 +37,20 @@ class ResynthParams(StageParams):
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                     "slow", "slower", "veryslow"] = "veryfast"
     sr: int = Field(48000, ge=8000, le=96000, description="Output audio rate (stereo AAC).")
+
+    @field_validator("target")
+    @classmethod
+    def _from_job_file(cls, value: str, info: ValidationInfo) -> str:
+        """A relative target is taken from the job file's folder (validation context `base`)."""
+        base = (info.context or {}).get("base")
+        if value and base is not None and not Path(value).is_absolute():
+            return str((Path(base) / value).resolve())
+        return value
+
+
+def check(params: ResynthParams, spec: dict[str, Any]) -> None:
+    """At submit: a job's resynth render names a target file that exists."""
+    if not params.target:
+        raise ConfigError("target: a resynth render needs target = \"<audio or video file>\"")
+    if not Path(params.target).is_file():
+        raise ConfigError(f"target: no such file: {params.target}")

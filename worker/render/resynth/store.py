@@ -77,3 +77,8 @@ def ensure_index(data_dir: Path, name: str, sources: Sequence[SourceFile], *,
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return FrameIndex.load(folder), folder, True
+
+
+def index_name(job_id: int, subset: str) -> str:
+    """The name of a job's index over one subset's films."""
+    return f"job-{job_id}-{subset}"
