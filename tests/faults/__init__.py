@@ -1,0 +1,1 @@
+"""Fault injection shared by the chaos suite and the simulated cluster."""
