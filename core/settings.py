@@ -121,6 +121,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Modules that register extra stages (imported by workers and the scheduler).",
     )
+    web_token: str = Field(
+        "",
+        description="Token `samplemill web` asks for before actions (retry, cancel) when bound "
+        "beyond localhost; empty means a random one, printed at start.",
+    )
+    flower_url: str = Field(
+        "", description="Flower's URL, linked from the web page's queue view (empty: no link)."
+    )
 
     @field_validator("queue_limits", "time_limits")
     @classmethod
