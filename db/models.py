@@ -49,12 +49,14 @@ class Base(DeclarativeBase):
 
 
 class JobStatus:
-    """Job lifecycle values."""
+    """Job lifecycle values: active, then how it ended."""
 
     ACTIVE = "active"
-    DONE = "done"
-    FAILED = "failed"
+    DONE = "done"  # every target done or skipped
+    PARTIAL = "partial"  # done, but some targets failed ("done, 4 failed")
+    FAILED = "failed"  # targets failed and the last stage made nothing usable
     CANCELLED = "cancelled"
+    ENDED = (DONE, PARTIAL, FAILED, CANCELLED)
 
 
 class TargetStatus:
@@ -306,3 +308,65 @@ class Checkpoint(Base):
     )
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class FrameSet(Base):
+    """A file's per-frame fingerprints: arrays on disk (worker/frames/store.py), not rows;
+    this row says where they are and at what frame rate and times they were taken."""
+
+    __tablename__ = "frame_sets"
+
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    frames: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[float] = mapped_column(Float)
+    duration: Mapped[float] = mapped_column(Float)
+    every: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(SmallInteger, default=0)
+    decode_errors: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Loop(Base):
+    """Frames of a file shown again later in the same file (times in seconds)."""
+
+    __tablename__ = "loops"
+    __table_args__ = (Index(None, "job_id"), Index(None, "file_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    first_frame: Mapped[int] = mapped_column(Integer)
+    repeat_frame: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    first_start: Mapped[float] = mapped_column(Float)
+    repeat_start: Mapped[float] = mapped_column(Float)
+    length: Mapped[float] = mapped_column(Float)
+    similarity: Mapped[float] = mapped_column(Float)
+    period: Mapped[float | None] = mapped_column(Float)
+    copies: Mapped[int] = mapped_column(Integer, default=2)
+
+
+class Duplicate(Base):
+    """A stretch of one file's picture shown in another file (times in seconds)."""
+
+    __tablename__ = "duplicates"
+    __table_args__ = (Index(None, "job_id"), Index(None, "file_a"), Index(None, "file_b"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    file_a: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    file_b: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    a_frame: Mapped[int] = mapped_column(Integer)
+    b_frame: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    a_start: Mapped[float] = mapped_column(Float)
+    b_start: Mapped[float] = mapped_column(Float)
+    length: Mapped[float] = mapped_column(Float)
+    similarity: Mapped[float] = mapped_column(Float)
