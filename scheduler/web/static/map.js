@@ -236,7 +236,7 @@
       audio.master.connect(audio.ctx.destination);
     }
     return audio.ctx.resume().then(() => {
-      $("sound").textContent = "🔊 Sound on"; $("sound").classList.remove("primary");
+      $("sound").textContent = "Sound is on"; $("sound").classList.remove("primary");
     });
   }
   function load(id) {
@@ -286,6 +286,17 @@
   }
 
   // ---------- interaction ----------
+  // where point i is on the page (CSS px, client coordinates) in a view: for tests and benches
+  stats.screenOf = (i, which) => {
+    which = which || "tsne";
+    const c = $(which), rect = c.getBoundingClientRect(), b = pointBox(which, i);
+    if (!b) return null;
+    return { x: rect.left + (b[0] + b[2] / 2) / devicePixelRatio, y: rect.top + (b[1] + b[3] / 2) / devicePixelRatio };
+  };
+  stats.indexOf = (id) => { for (let i = 0; i < S.n; i++) if (S.col.id[i] === id) return i; return -1; };
+  stats.idAt = (i) => S.col.id[i];
+  stats.collected = () => S.collected.map((i) => S.col.id[i]);
+
   function bind(which) {
     const c = $(which);
     let drag = null;
