@@ -17,6 +17,8 @@ from core.stages import Stage, register
 from db.query import compile_predicate
 from db.subsets import SubsetParams
 from worker.analysis.params import AnalyzeParams, ProbeParams
+from worker.frames.stages import PICTURE_TABLES
+from worker.frames.stages import STAGES as FRAME_STAGES
 from worker.layout.params import LayoutParams
 from worker.render.resynth.stages import STAGES as RESYNTH_STAGES
 from worker.sources.params import SOURCES, ChecksumParams, DownloadParams, check_source
@@ -75,7 +77,7 @@ STAGES = [
           applies_to=lambda f: f.url.is_(None),
           description="size and md5 of a local file, catalogued in place"),
     Stage(name="probe", queue="cpu", scope="file", order=20, task_name="samplemill.probe",
-          params=ProbeParams, table="probe", enabled=_has("probe", "analyze"),
+          params=ProbeParams, table="probe", enabled=_has("probe", "analyze", *PICTURE_TABLES),
           description="duration, audio and video tracks"),
     Stage(name="analyze", queue="cpu", scope="file", order=30, task_name="samplemill.analyze",
           params=AnalyzeParams, table="analyze", enabled=_has("analyze"),
@@ -95,6 +97,7 @@ STAGES = [
 ]
 
 STAGES += RESYNTH_STAGES  # frame_features and frame_index, for resynth renders
+STAGES += FRAME_STAGES  # frames, loops, duplicates, frame_map: the picture
 
 for _stage in STAGES:
     register(_stage)
