@@ -232,6 +232,7 @@ def _register_optional() -> None:
         ("scheduler.commands.media", ("analyze", "sort_audio", "demo_media")),
         ("scheduler.commands.verify", ("verify",)),
         ("scheduler.commands.sound_video", ("remix", "resynth")),
+        ("scheduler.commands.frames", ("loops", "frame_map")),
         ("scheduler.web.command", ("web",)),
     ):
         try:
