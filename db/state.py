@@ -2,7 +2,7 @@
 
 Targets: pending → queued (take_pending) → running (claim, heartbeat) → done (complete) or
 failed / back to pending (fail, defer); stale or orphaned work goes back to pending
-(recover_stale, reset_in_flight, resend_due); people retry, requeue and cancel.
+(recover_stale, reset_in_flight, resend_due, resend_now); people retry, requeue and cancel.
 Jobs: created active (create_job), finished by the scheduler (finish_job), cancelled, resumed
 and reactivated by people. The worker's runner, the scheduler loop, `samplemill run`, submit,
 verify and the job commands all call these; nothing else writes these columns.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -305,6 +305,40 @@ def resend_due(session: Session, *, job_id: int, stage: str, older_than: float) 
     if ids:
         session.execute(update(Target).where(Target.id.in_(ids)).values(queued_at=utcnow()))
     return ids
+
+
+def queued_targets(
+    session: Session, job_ids: Sequence[int]
+) -> list[tuple[int, int, str, datetime]]:
+    """(id, job id, stage, queued at) of the queued targets of these jobs (the broker should
+    hold a message for each)."""
+    if not job_ids:
+        return []
+    rows = session.execute(
+        select(Target.id, Target.job_id, Target.stage, Target.queued_at).where(
+            Target.job_id.in_(job_ids), Target.status == TargetStatus.QUEUED
+        )
+    )
+    return [(i, j, s, at or utcnow()) for i, j, s, at in rows]
+
+
+def resend_now(session: Session, ids: Sequence[int]) -> list[int]:
+    """Of these targets, those still queued, stamped as sent again now (their message was
+    lost); the caller sends them after the commit."""
+    if not ids:
+        return []
+    still = list(
+        session.scalars(
+            select(Target.id).where(Target.id.in_(ids), Target.status == TargetStatus.QUEUED)
+        )
+    )
+    if still:
+        session.execute(
+            update(Target)
+            .where(Target.id.in_(still), Target.status == TargetStatus.QUEUED)
+            .values(queued_at=utcnow())
+        )
+    return still
 
 
 def recover_stale(

@@ -17,11 +17,14 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.queues import QUEUES
 from core.settings import Settings
-from core.stages import Stage, job_stages
+from core.stages import Stage, get_stage, job_stages
 from db import state
 from db import targets as tq
 from db.engine import session_scope
+from db.models import utcnow
+from scheduler.broker_watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +32,19 @@ Sender = Callable[[Stage, int, str], None]
 """send(stage, target_id, queue): publish the stage's task for one target onto `queue`."""
 
 
+class CelerySender:
+    """Sends a stage's task for one target id onto the given queue of a Celery app's broker."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def __call__(self, stage: Stage, target_id: int, queue: str) -> None:
+        self.app.send_task(stage.task_name, args=[target_id], queue=queue)
+
+
 def celery_sender(app: Celery) -> Sender:
     """Send a stage's task for one target id onto the given queue."""
-
-    def send(stage: Stage, target_id: int, queue: str) -> None:
-        app.send_task(stage.task_name, args=[target_id], queue=queue)
-
-    return send
+    return CelerySender(app)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class TickReport:
     created: int = 0
     enqueued: int = 0
     resent: int = 0
+    rescued: int = 0  # re-sent at once: the broker lost their messages
     recovered: int = 0
     finished_jobs: list[int] = field(default_factory=list)
 
@@ -52,10 +62,15 @@ class TickReport:
 class Scheduler:
     """Feeds the queues from the catalog; `tick()` is one reconciliation pass."""
 
-    def __init__(self, engine: Engine, settings: Settings, send: Sender) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, send: Sender, *, watch_broker: bool = True
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.send = send
+        self.watch: BrokerWatch | None = None
+        if watch_broker and isinstance(send, CelerySender):
+            self.watch = BrokerWatch.from_broker_url(str(send.app.conf.broker_url), QUEUES)
 
     def tick(self, job_ids: list[int] | None = None) -> TickReport:
         """One pass over every active job (or only `job_ids`)."""
@@ -68,9 +83,35 @@ class Scheduler:
                 max_attempts=self.settings.max_attempts,
                 job_ids=[j for j, _ in jobs],
             )
+        self._rescue_lost(jobs, report)
         for job_id, spec in jobs:
             self._tick_job(job_id, spec, report)
         return report
+
+    def _rescue_lost(self, jobs: list[tuple[int, dict]], report: TickReport) -> None:
+        """Re-send at once the queued targets whose messages the broker lost (it restarted
+        without its queues), instead of after SAMPLEMILL_REQUEUE_SECONDS."""
+        if self.watch is None or not jobs:
+            return
+        specs = dict(jobs)
+        with session_scope(self.engine) as session:
+            queued = state.queued_targets(session, list(specs))
+        lost = self.watch.lost([(t, at) for t, _, _, at in queued], utcnow())
+        if not lost:
+            return
+        to_send: list[tuple[Stage, list[int], list[str]]] = []
+        with session_scope(self.engine) as session:
+            ids = set(state.resend_now(session, lost))
+            batches: dict[tuple[int, str], list[int]] = {}
+            for t, job_id, name, _ in queued:
+                if t in ids:
+                    batches.setdefault((job_id, name), []).append(t)
+            for (job_id, name), batch in batches.items():
+                stage = get_stage(name)
+                to_send.append((stage, batch, self._queues(session, specs[job_id], stage, batch)))
+        log.warning("re-sending %d queued target(s) whose messages the broker lost", len(ids))
+        report.rescued += len(ids)
+        self._send_all(to_send, report)
 
     def _tick_job(self, job_id: int, spec: dict, report: TickReport) -> None:
         stages = job_stages(spec)
