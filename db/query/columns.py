@@ -7,18 +7,19 @@ from typing import Literal
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from db.models import File, Item, Sample
+from db.models import File, Item, Loop, Sample
 
 Kind = Literal["num", "text", "bool"]
-Table = Literal["samples", "files", "items"]
-SCOPES: tuple[Table, ...] = ("samples", "files", "items")
-MODELS = {"samples": Sample, "files": File, "items": Item}
+Table = Literal["samples", "files", "items", "loops"]
+SCOPES: tuple[Table, ...] = ("samples", "files", "items", "loops")
+MODELS = {"samples": Sample, "files": File, "items": Item, "loops": Loop}
 PREFIX = {"files": "file", "items": "item"}
 # Which other tables a scope reaches, in the order bare names are looked up.
 PARENTS: dict[Table, tuple[Table, ...]] = {
     "samples": ("files", "items"),
     "files": ("items",),
     "items": (),
+    "loops": ("files", "items"),
 }
 
 
@@ -107,10 +108,28 @@ ITEM_COLUMNS = _specs(
         ("downloads", "downloads", "num"),
     ],
 )
+LOOP_COLUMNS = _specs(
+    "loops",
+    [
+        ("id", "id", "num"),
+        ("jobId", "job_id", "num"),
+        ("fileId", "file_id", "num"),
+        ("firstStart", "first_start", "num"),
+        ("repeatStart", "repeat_start", "num"),
+        ("length", "length", "num"),
+        ("similarity", "similarity", "num"),
+        ("period", "period", "num"),
+        ("copies", "copies", "num"),
+        ("firstFrame", "first_frame", "num"),
+        ("repeatFrame", "repeat_frame", "num"),
+        ("frames", "frames", "num"),
+    ],
+)
 COLUMNS: dict[Table, dict[str, ColumnSpec]] = {
     "samples": SAMPLE_COLUMNS,
     "files": FILE_COLUMNS,
     "items": ITEM_COLUMNS,
+    "loops": LOOP_COLUMNS,
 }
 # Extra spellings accepted for a column (beyond case and underscores).
 ALIASES = {"files": {"name": "filename"}}

@@ -22,7 +22,7 @@ from sqlalchemy import (
     true,
 )
 
-from db.models import File, Item, Sample
+from db.models import File, Item, Loop, Sample
 from db.query.columns import ColumnSpec, check_scope, row_key
 from db.query.nodes import And, Condition, Node
 from db.query.parser import parse_filter
@@ -106,7 +106,9 @@ def join_tables(stmt: Select, scope: str, tables: frozenset[str] | set[str]) -> 
     """`stmt` (selecting from the scope's table) joined to files and items as `tables` need."""
     if scope == "samples" and tables & {"files", "items"}:
         stmt = stmt.join(File, File.id == Sample.file_id)
-    if scope in ("samples", "files") and "items" in tables:
+    if scope == "loops" and tables & {"files", "items"}:
+        stmt = stmt.join(File, File.id == Loop.file_id)
+    if scope in ("samples", "files", "loops") and "items" in tables:
         stmt = stmt.outerjoin(Item, Item.id == File.item_id)
     return stmt
 

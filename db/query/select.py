@@ -42,6 +42,8 @@ DEFAULT_COLUMNS = {
         "medianDur",
     ],
     "items": ["id", "identifier", "title", "creator", "year", "collection"],
+    "loops": ["file.filename", "firstStart", "repeatStart", "length", "similarity", "period",
+              "copies"],
 }
 
 

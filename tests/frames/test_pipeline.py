@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import Artifact, Duplicate, File, FrameSet, Loop, Target
+from scheduler.cli import main
 from scheduler.run import run_job
 from tests.frames.filmgen import Shot, repeats, shared, write_film
 from tests.mediagen import write_media
@@ -90,3 +92,15 @@ def test_picture_stages_through_workers(tmp_path: Path, monkeypatch: pytest.Monk
     assert set(items[0]) == {"src", "file", "t", "tsne_gray", "tsne_hsl"}
     assert Path(params["picture"]).is_file()
     assert (json_path.parent / items[0]["src"].split("#")[0]).is_file()
+    # loops in the query language, with file columns
+    run = CliRunner().invoke(main, ["query", "loops", "--job", str(outcome.job_id), "--where",
+                                    "similarity>0.9&file.filename=a.mp4&length>=1.5",
+                                    "--columns", "file.filename,firstStart,repeatStart,length",
+                                    "--format", "json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output) == [{"file.filename": "a.mp4", "firstStart": rep.first / 25,
+                                       "repeatStart": rep.repeat / 25,
+                                       "length": rep.length / 25}]
+    none = CliRunner().invoke(main, ["query", "loops", "--job", str(outcome.job_id), "--where",
+                                     "file.filename=b.mp4", "--format", "json"])
+    assert none.exit_code == 0 and json.loads(none.output) == []
