@@ -2,7 +2,7 @@
 640×360 H.264 file, duplicate search over 1,000 hours of (synthetic) fingerprints, and a frame
 map of 100,000 frames.
 
-Run: python -m bench.frames [--part fingerprint|duplicates|framemap|all] [--hours 1000]
+Run: python -m bench.frames [--part fingerprint|duplicates|index|framemap|all] [--hours 1000]
      [--map-frames 100000] [--seconds 120] [--repeat 3]
 
 CPU seconds (process time, all threads) give "× realtime per core"; every figure is the best
@@ -209,6 +209,54 @@ def bench_duplicates(hours: float, planted: int) -> None:
     print(load())
 
 
+# --- multi-index hashing in numpy against faiss's binary multi-hash index ----------------
+
+
+def bench_index(entries: int, queries: int) -> None:
+    """Build and radius-search the same 128-bit codes with HashIndex and faiss."""
+    from worker.frames.hashindex import HashIndex
+
+    rng = np.random.default_rng(2)
+    base = synthetic_file(rng, entries)
+    pick = rng.choice(entries, queries // 2, replace=False)
+    near = base[pick].copy()
+    flips = rng.random((len(pick), 2, 64)) < 0.02  # ~2.6 of 128 bits
+    near ^= np.packbits(flips, axis=2, bitorder="little").view("<u8").reshape(len(pick), 2)
+    q = np.concatenate([near, synthetic_file(rng, queries - len(pick))])
+    radius = DuplicateParams().seed_tolerance
+    t0 = time.process_time()
+    index = HashIndex(base, chunk_bits=32)
+    t1 = time.process_time()
+    qi, ei, _ = index.search(q, radius)
+    t2 = time.process_time()
+    hit = set(zip(qi.tolist(), ei.tolist(), strict=True))
+    recall = np.mean([(k, int(e)) in hit for k, e in enumerate(pick)])
+    print(f"numpy HashIndex (4 x 32-bit chunks): {entries / 1e6:.1f} M codes built in "
+          f"{t1 - t0:.1f} CPU s, {queries / 1e6:.1f} M queries in {t2 - t1:.1f} CPU s, "
+          f"{len(qi)} pairs within {radius} bits, planted recall {recall:.3f}, "
+          f"{index.nbytes / 1e6:.0f} MB")
+    try:
+        import faiss
+    except ImportError:
+        print("faiss not installed: skipped")
+        return
+    faiss.omp_set_num_threads(1)
+    as_bytes = np.ascontiguousarray(base.astype("<u8")).view(np.uint8).reshape(entries, 16)
+    qb = np.ascontiguousarray(q.astype("<u8")).view(np.uint8).reshape(queries, 16)
+    t0 = time.process_time()
+    fx = faiss.IndexBinaryMultiHash(128, 4, 32)
+    fx.add(as_bytes)
+    t1 = time.process_time()
+    lims, _, labels = fx.range_search(qb, radius + 1)
+    t2 = time.process_time()
+    rows = np.repeat(np.arange(queries), np.diff(lims.astype(np.int64)))
+    hit = set(zip(rows.tolist(), labels.tolist(), strict=True))
+    recall = np.mean([(k, int(e)) in hit for k, e in enumerate(pick)])
+    print(f"faiss IndexBinaryMultiHash (4 x 32 bits, 1 thread): built in {t1 - t0:.1f} CPU s, "
+          f"searched in {t2 - t1:.1f} CPU s, {len(labels)} pairs, planted recall {recall:.3f}")
+    print(load())
+
+
 # --- frame map of 100,000 frames -------------------------------------------------------------
 
 
@@ -250,18 +298,22 @@ def bench_framemap(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="all",
-                    choices=["fingerprint", "duplicates", "framemap", "all"])
+                    choices=["fingerprint", "duplicates", "index", "framemap", "all"])
     ap.add_argument("--seconds", type=int, default=120)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--hours", type=float, default=1000)
     ap.add_argument("--planted", type=int, default=1000)
     ap.add_argument("--map-frames", type=int, default=100_000)
+    ap.add_argument("--index-entries", type=int, default=2_000_000)
+    ap.add_argument("--index-queries", type=int, default=2_000_000)
     args = ap.parse_args()
     print(f"{os.cpu_count()} cores; {load()}")
     if args.part in ("fingerprint", "all"):
         bench_fingerprint(args.seconds, args.repeat)
     if args.part in ("duplicates", "all"):
         bench_duplicates(args.hours, args.planted)
+    if args.part in ("index", "all"):
+        bench_index(args.index_entries, args.index_queries)
     if args.part in ("framemap", "all"):
         bench_framemap(args.map_frames)
 
