@@ -7,6 +7,7 @@ share the GIL with the downloaders), then times, in one run:
   +md5-1    plain-1 plus md5 of the stream (what hashing costs)
   +fsync-1  plain-1 plus one fsync per file (what durability costs)
   dl-1      download_file one file at a time (hash + fsync + rename + verify)
+  dl-1-min  dl-1 with the minimum-rate check on (SAMPLEMILL_MIN_DOWNLOAD_RATE's default)
   dl-8      download_file from 8 threads
 and prints MB/s and ratios to plain-1.
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                 for n, _, _ in files
             ]
 
-        def dl_jobs() -> list[Callable[[], object]]:
+        def dl_jobs(min_rate: float = 0.0) -> list[Callable[[], object]]:
             return [
                 (
                     lambda n=n, s=s, m=m: download_file(
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
                         expected_size=s,
                         expected_md5=m,
                         policy=policy,
+                        min_rate=min_rate,
                     )
                 )
                 for n, s, m in files
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             "+md5-1": (plain_jobs(md5=True), 1),
             "+fsync-1": (plain_jobs(fsync=True), 1),
             "dl-1": (dl_jobs, 1),
+            "dl-1-min": (lambda: dl_jobs(8192.0), 1),
             "dl-8": (dl_jobs, 8),
         }
         results: dict[str, list[float]] = {m: [] for m in modes}
