@@ -118,9 +118,10 @@ def beep(seconds: float = 0.06, freq: float = 1000.0, amp: float = 0.8, sr: int 
 
 
 def flash_beep_film(path: Path, events_s: list[float], seconds: float, *, fps: int = 24,
-                    size: tuple[int, int] = (128, 72), shade: int = 60) -> Path:
-    """A dim film that turns white for one frame, and beeps, at each event time."""
-    flash_frames = {round(t * fps) for t in events_s}
+                    size: tuple[int, int] = (128, 72), shade: int = 60,
+                    flash_len: int = 1) -> Path:
+    """A dim film that turns white for flash_len frames, and beeps, at each event time."""
+    flash_frames = {round(t * fps) + j for t in events_s for j in range(flash_len)}
     audio = np.zeros(round(seconds * SR), np.float32)
     for t in events_s:
         a = round(t * SR)

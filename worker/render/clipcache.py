@@ -24,9 +24,10 @@ from pathlib import Path
 
 import av
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.errors import ConfigError, MediaError
-from worker.render.engine.store import StoreLayout, fill_black, write_levels
+from worker.render.engine.store import StoreLayout, fill_black, write_clip
 from worker.render.grid import Composition
 
 CACHE_VERSION = 1
@@ -171,7 +172,8 @@ class ClipCache:
         clips = np.flatnonzero(self.spec.source == source)
         data = self.data(writable=True)
         try:
-            result = _build(self.spec, self.layout, data, source, clips)
+            with threadpool_limits(1):  # many tiny matrix products: threads only cost
+                result = _build(self.spec, self.layout, data, source, clips)
         except MediaError as exc:
             fill_black(data, self.layout, clips)
             result = SourceResult(source, False, int(clips.size), 0, error=str(exc))
@@ -248,6 +250,8 @@ def _build(spec: CacheSpec, layout: StoreLayout, data: np.ndarray, source: int,
         raise MediaError(f"{path}: cannot open: {exc}") from exc
     written = decoded = 0
     mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    pending: dict[int, np.ndarray] = {}  # clips whose frames are still arriving
+    filled: dict[int, int] = {}
     try:
         if not container.streams.video:
             raise MediaError(f"{path}: no video stream")
@@ -270,10 +274,17 @@ def _build(spec: CacheSpec, layout: StoreLayout, data: np.ndarray, source: int,
             while nxt < times.size and times[nxt] < upto:
                 c = int(owner[nxt])
                 if c not in mats:
-                    mats[c] = _crop_matrices(int(spec.w0[c]), int(spec.h0[c]), mw, mh)
+                    ry, rx = _crop_matrices(int(spec.w0[c]), int(spec.h0[c]), mw, mh)
+                    mats[c] = (ry.astype(np.float32), rx.astype(np.float32))
                 ry, rx = mats[c]
-                yuv = np.einsum("ij,cjk,lk->ilc", ry, picture, rx, optimize=True)
-                write_levels(data, layout, c, int(k[nxt]), yuv)
+                if c not in pending:
+                    pending[c] = np.empty((int(spec.nframes[c]), int(spec.h0[c]),
+                                           int(spec.w0[c]), 3), np.float32)
+                    filled[c] = 0
+                pending[c][int(k[nxt])] = np.moveaxis(ry @ picture @ rx.T, 0, -1)
+                filled[c] += 1
+                if filled[c] == spec.nframes[c]:  # all its frames: write every level at once
+                    write_clip(data, layout, c, pending.pop(c))
                 nxt += 1
                 n += 1
             return n

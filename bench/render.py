@@ -1,0 +1,281 @@
+"""Benchmark grid videos: proliferation frames/s, moviepy and PNG+veryslow baselines, worker
+scaling, peak RSS, and the clip-cache build rate.
+
+Run: python -m bench.render [--chunks 3] [--skip-moviepy]
+
+- proliferation 128×128 at 1920×1080, 24 fps, default quality (x264 veryfast, CRF 20, 2 slice
+  threads), from a clip cache that is already built (synthetic test-card clips, so no film
+  collection is needed; the frame path is the same as with film clips): whole chunks taken
+  from the start, middle and end of the 85 s timeline, rendered and encoded to segments.
+- two render workers: the same chunks split over two processes against one process.
+- moviepy: `CompositeVideoClip` of a 32×32 grid of clips for a few seconds at 1080p
+  (positions only: no zoom or brightness, which would cost moviepy more), against the engine
+  rendering the same grid and timeline with everything on; per-frame times.
+- reference style: the engine's frames written as PNGs, then read back and encoded by x264
+  `veryslow` CRF 18 (what the reference does after its compositor).
+- clip cache: generated 640×360 films, spans as vsamples gives, built per source file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from worker.render.engine.encode import VideoCodec, encode_segment
+from worker.render.engine.render import draw_frame, iter_frames, yuv_to_rgb
+from worker.render.engine.store import StoreLayout
+from worker.render.engine.testcard import card_colours, card_frames, testcard_store
+from worker.render.grid import GridMembers
+from worker.render.proliferation.compose import compose
+from worker.render.proliferation.params import ProliferationParams
+
+FPS_FLOOR = 24.0
+MOVIEPY_FLOOR = 10.0
+SCALING_FLOOR = 1.8
+RSS_FLOOR_GB = 2.0
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def members(side: int, seed: int = 0) -> GridMembers:
+    rng = np.random.default_rng(seed)
+    n = side * side
+    col, row = np.meshgrid(np.arange(side), np.arange(side))
+    start = rng.uniform(0, 60_000, n)
+    return GridMembers(col.ravel(), row.ravel(), rng.normal(size=n), rng.normal(size=n), start,
+                       rng.uniform(80, 1000, n), start, rng.uniform(1200, 2800, n),
+                       np.zeros(n, int), np.arange(n), ("synthetic",))
+
+
+def synthetic_plan(side: int, width: int, height: int, folder: Path):
+    """Compose, size the cache, fill it with test cards on disk; return (scene, layout, path)."""
+    p = ProliferationParams(grid=side, grid0=max(1, side // 8), width=width, height=height)
+    comp = compose(members(side), p)
+    w, h = comp.scene.max_screen_sizes()
+    layout = StoreLayout.plan(np.maximum(1, np.ceil(w - 1e-6)).astype(int),
+                              np.maximum(1, np.ceil(h - 1e-6)).astype(int),
+                              comp.scene.clip_frames)
+    path = folder / f"cards-{side}-{width}.bin"
+    scene_path = folder / f"scene-{side}-{width}.npz"
+    comp.scene.save(scene_path)
+    if not path.exists():
+        data = testcard_store(layout, card_colours(comp.members.map_x, comp.members.map_y))
+        data.tofile(path)
+    return comp, layout, path, scene_path
+
+
+def _render_chunks(args) -> tuple[int, float, int]:
+    """Worker: render chunks to segments; (frames, seconds, peak RSS kB)."""
+    scene_path, layout_arrays, data_path, chunks, out_dir, codec, threads = args
+    import numba
+
+    from worker.render.engine.scene import Scene
+
+    numba.set_num_threads(threads)
+    scene = Scene.load(scene_path)
+    layout = StoreLayout.plan(*layout_arrays)
+    data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
+    draw_frame(scene, data, layout, 0)  # compile / load the kernel outside the timing
+    t0 = time.perf_counter()
+    n = 0
+    for a, b in chunks:
+        n += encode_segment(Path(out_dir) / f"{a:06d}.mp4", iter_frames(scene, data, layout, a, b),
+                            scene.width, scene.height, scene.fps, codec)
+    return n, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def bench_proliferation(folder: Path, n_chunks: int) -> dict:
+    comp, layout, data_path, scene_path = synthetic_plan(128, 1920, 1080, folder)
+    scene = comp.scene
+    chunk = 10 * scene.fps
+    starts = np.linspace(0, scene.n_frames - chunk, n_chunks).astype(int) // chunk * chunk
+    chunks = [(int(a), int(a) + chunk) for a in starts]
+    codec = VideoCodec()
+    arrays = (layout.lw[:, 0], layout.lh[:, 0], layout.nframes)
+    ctx = mp.get_context("spawn")
+    out = {"store_gb": layout.total / 1e9, "clips": scene.n, "frames_total": scene.n_frames,
+           "chunks": chunks, "codec": codec}
+    with tempfile.TemporaryDirectory() as tmp, ctx.Pool(1) as pool:
+        n, secs, rss = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp,
+                                                    codec, 2),))
+        out.update(one_fps=n / secs, one_rss_gb=rss / 1e6, one_load=load())
+    with tempfile.TemporaryDirectory() as tmp, ctx.Pool(2) as pool:
+        halves = [chunks[0::2], chunks[1::2]]
+        t0 = time.perf_counter()
+        res = pool.map(_render_chunks, [(scene_path, arrays, data_path, h, tmp, codec, 1)
+                                        for h in halves])
+        wall = time.perf_counter() - t0
+        n2 = sum(r[0] for r in res)
+        # wall includes each worker's start-up; also report the workers' own rate
+        out.update(two_fps=n2 / max(r[1] for r in res), two_wall_fps=n2 / wall,
+                   two_rss_gb=max(r[2] for r in res) / 1e6, two_load=load())
+    # composite only, whole timeline sampled
+    data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
+    draw_frame(scene, data, layout, 0)
+    frames = np.linspace(0, scene.n_frames - 1, 96).astype(int)
+    t0 = time.perf_counter()
+    for f in frames:
+        draw_frame(scene, data, layout, int(f))
+    out["composite_fps"] = len(frames) / (time.perf_counter() - t0)
+    return out
+
+
+def bench_baselines(folder: Path, seconds: float, skip_moviepy: bool) -> dict:
+    """moviepy and PNG + veryslow against the engine on a 32×32 grid at 1080p."""
+    comp, layout, data_path, _ = synthetic_plan(32, 1920, 1080, folder)
+    scene = comp.scene
+    data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
+    n = round(seconds * scene.fps)
+    a = scene.n_frames // 2 - n // 2  # mid-zoom: many clips visible
+    out: dict = {"frames": n}
+    draw_frame(scene, data, layout, a)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        encode_segment(Path(tmp) / "seg.mp4", iter_frames(scene, data, layout, a, a + n),
+                       scene.width, scene.height, scene.fps, VideoCodec())
+        out["engine_fps"] = n / (time.perf_counter() - t0)
+        # reference style: PNG per frame, then x264 veryslow from the PNGs
+        from PIL import Image
+
+        t0 = time.perf_counter()
+        for i, f in enumerate(range(a, a + n)):
+            rgb = yuv_to_rgb(draw_frame(scene, data, layout, f), scene.width, scene.height)
+            Image.fromarray(rgb).save(Path(tmp) / f"f{i:05d}.png")
+        t_png = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _encode_pngs(Path(tmp), n, Path(tmp) / "ref.mp4", scene.fps)
+        t_enc = time.perf_counter() - t0
+        out.update(png_fps=n / t_png, veryslow_fps=n / t_enc, reference_fps=n / (t_png + t_enc))
+    if not skip_moviepy:
+        out["moviepy_fps"] = _moviepy_fps(comp, layout, data, a, n)
+    out["load"] = load()
+    return out
+
+
+def _encode_pngs(folder: Path, n: int, out: Path, fps: int) -> None:
+    import av
+
+    with av.open(str(out), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 1920, 1080, "yuv420p"
+        s.options = {"preset": "veryslow", "crf": "18"}
+        for i in range(n):
+            with av.open(str(folder / f"f{i:05d}.png")) as png:
+                frame = next(png.decode(video=0))
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for pkt in s.encode(frame):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+
+
+def _moviepy_fps(comp, layout, data, a: int, n: int) -> float:
+    """moviepy CompositeVideoClip of every clip at its place (1x), written to an mp4."""
+    from moviepy import CompositeVideoClip, VideoClip
+
+    scene = comp.scene
+    fps = scene.fps
+    colours = card_colours(comp.members.map_x, comp.members.map_y)
+    clips = []
+    for c in range(scene.n):
+        w, h = int(layout.lw[c, 0]), int(layout.lh[c, 0])
+        nf = int(layout.nframes[c])
+        pics = list(card_frames(colours[c], w, h, nf))
+
+        def make(t, pics=pics, nf=nf):
+            m = int(t * fps)
+            period = max(2 * (nf - 1), 1)
+            r = m % period
+            return pics[r if r < nf else period - r]
+
+        bx, by, bw, bh = scene.base[c]
+        clip = VideoClip(make, duration=n / fps).with_position((bx - bw / 2, by - bh / 2))
+        clips.append(clip)
+    comp_clip = CompositeVideoClip(clips, size=(scene.width, scene.height))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        comp_clip.write_videofile(str(Path(tmp) / "mp.mp4"), fps=fps, codec="libx264",
+                                  preset="veryfast", audio=False, logger=None,
+                                  ffmpeg_params=["-crf", "20"])
+        return n / (time.perf_counter() - t0)
+
+
+def bench_cache(folder: Path, n_films: int, seconds: float) -> dict:
+    """Build a clip cache from generated films; rate in source minutes per second."""
+    from tests.render.gridgen import flash_beep_film
+    from worker.render.clipcache import CacheSpec, ClipCache
+
+    films = [str(flash_beep_film(folder / f"film{i}.mp4", [1.0], seconds, size=(640, 360)))
+             for i in range(n_films)]
+    rng = np.random.default_rng(0)
+    per = 200
+    n = per * n_films
+    src = np.repeat(np.arange(n_films), per)
+    vstart = rng.uniform(0, seconds * 1000 - 2900, n)
+    vdur = rng.uniform(1200, 2800, n)
+    w0 = rng.choice([15, 30, 60, 112], n, p=[0.6, 0.25, 0.1, 0.05])
+    spec = CacheSpec(24, tuple(films), src, vstart, vdur, np.round(vdur * 24 / 1000).astype(int),
+                     w0, np.round(w0 * 0.53).astype(int))
+    cache = ClipCache.create(folder / "cache", spec)
+    t0 = time.perf_counter()
+    decoded_ms = 0.0
+    for s in range(n_films):
+        r = cache.build_source(s)
+        decoded_ms += r.decoded / 24 * 1000
+    secs = time.perf_counter() - t0
+    return {"films": n_films, "clips": n, "seconds": secs,
+            "source_min_per_s": decoded_ms / 60_000 / secs, "clips_per_s": n / secs,
+            "bytes_per_clip": cache.layout.total / n, "load": load()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chunks", type=int, default=3)
+    ap.add_argument("--baseline-s", type=float, default=2.0)
+    ap.add_argument("--skip-moviepy", action="store_true")
+    ap.add_argument("--only", choices=["proliferation", "baselines", "cache"])
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-render")
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    print(f"cpus {os.cpu_count()}, load {load()}")
+    if a.only in (None, "proliferation"):
+        r = bench_proliferation(a.work, a.chunks)
+        print(f"proliferation 128x128 1920x1080@24, {r['clips']} clips, store "
+              f"{r['store_gb']:.2f} GB, chunks {r['chunks']}, codec {r['codec']}")
+        print(f"  one worker: {r['one_fps']:.1f} frames/s end to end (floor {FPS_FLOOR}), "
+              f"peak RSS {r['one_rss_gb']:.2f} GB, load {r['one_load']}")
+        print(f"  two workers: {r['two_fps']:.1f} frames/s ({r['two_wall_fps']:.1f} with "
+              f"start-up), x{r['two_fps'] / r['one_fps']:.2f} of one (floor {SCALING_FLOOR}), "
+              f"peak RSS {r['two_rss_gb']:.2f} GB, load {r['two_load']}")
+        print(f"  composite only: {r['composite_fps']:.1f} frames/s (96 frames over the timeline)")
+    if a.only in (None, "baselines"):
+        r = bench_baselines(a.work, a.baseline_s, a.skip_moviepy)
+        print(f"32x32 grid 1920x1080, {r['frames']} frames, load {r['load']}")
+        print(f"  engine: {r['engine_fps']:.2f} frames/s (veryfast CRF 20)")
+        if "moviepy_fps" in r:
+            print(f"  moviepy CompositeVideoClip: {r['moviepy_fps']:.3f} frames/s -> engine "
+                  f"x{r['engine_fps'] / r['moviepy_fps']:.1f} (floor {MOVIEPY_FLOOR})")
+        print(f"  reference style: PNG write {r['png_fps']:.2f} frames/s, x264 veryslow from "
+              f"PNGs {r['veryslow_fps']:.2f} frames/s, together {r['reference_fps']:.2f} "
+              f"frames/s -> engine x{r['engine_fps'] / r['reference_fps']:.1f}")
+    if a.only in (None, "cache"):
+        r = bench_cache(a.work, 3, 60.0)
+        print(f"clip cache: {r['clips']} clips from {r['films']} films of 60 s 640x360: "
+              f"{r['seconds']:.1f} s, {r['source_min_per_s']:.2f} source min/s decoded, "
+              f"{r['clips_per_s']:.0f} clips/s, {r['bytes_per_clip'] / 1e3:.0f} kB per clip, "
+              f"load {r['load']}")
+
+
+if __name__ == "__main__":
+    main()

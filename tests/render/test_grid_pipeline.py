@@ -1,0 +1,87 @@
+"""proliferation end to end through real workers on the embedded default: generated films ->
+samples -> subset -> grid -> the grid video, whose frames, length and flash/beep sync match
+its plan, with a contact sheet beside it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from sqlalchemy import select
+
+from db.engine import session_scope
+from db.models import Artifact
+from scheduler.run import run_job
+from tests.pipeline_harness import catalog, configure
+from tests.render.gridgen import flash_beep_film
+from tests.render.test_proliferation import assert_cells_light_on_their_beeps
+from worker.render.grid import Composition
+
+EVENTS = [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]
+
+JOB = """
+name = "grid"
+[source]
+kind = "local"
+folder = "{folder}"
+patterns = ["*.mp4"]
+[probe]
+[analyze]
+[[subset]]
+name = "main"
+[[layout]]
+subset = "main"
+perplexity = 5
+grid = "4x4"
+[[render]]
+kind = "proliferation"
+name = "rings"
+subset = "main"
+grid = 4
+grid0 = 2
+beat_ms = 1500
+width = 256
+height = 144
+preset = "ultrafast"
+reverb = 0
+flash = 0.01
+chunk_s = 1.0
+pad_before_ms = 500
+pad_after_ms = 500
+"""
+
+
+@pytest.mark.slow
+def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = configure(monkeypatch, tmp_path)
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for i in range(3):
+        flash_beep_film(folder / f"film{i}.mp4", EVENTS, 8.4, flash_len=3)
+    job = tmp_path / "grid.toml"
+    job.write_text(JOB.format(folder=folder))
+    outcome = run_job(job, settings, console=Console(file=io.StringIO()))
+    assert outcome.exit_code == 0, outcome.failures
+    with session_scope(catalog(settings)) as session:
+        arts = {a.name: a for a in session.scalars(select(Artifact).where(
+            Artifact.job_id == outcome.job_id))}
+        video, sheet = arts["rings"], arts["rings-sheet"]
+        frames, duration = video.params["frames"], video.duration
+        path, sheet_path = Path(video.path), Path(sheet.path)
+    assert sheet_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    comp = Composition.load(settings.data_dir / "work" / f"job-{outcome.job_id}" / "rings")
+    assert comp.scene.n_frames == frames and duration == pytest.approx(frames / 24)
+    # each sample starts at (or just before) a beep, where its film turns white for 3 frames;
+    # the cell lights at full brightness at once (flash = 0.01), so white shows from the
+    # first frame the cell shows the flash
+    m = comp.members
+    events_ms = np.array(EVENTS) * 1000
+    offsets = {}
+    for c in range(len(m)):
+        nxt = events_ms[events_ms >= m.start_ms[c] - 15]
+        offsets[c] = float(nxt[0] - m.start_ms[c]) if nxt.size else 0.0
+    assert all(-15 <= o <= 60 for o in offsets.values()), offsets
+    assert assert_cells_light_on_their_beeps(path, comp, offsets) == len(comp.plays) == 16
