@@ -78,7 +78,7 @@ def remix(films: tuple[Path, ...], out: Path, edits_json: Path | None, **knobs: 
 @click.option("--continuity", type=float, default=4.0, show_default=True,
               help="Cost of a cut between runs (0: nearest frame only).")
 @click.option("--index", "backend", default="faiss-ivf", show_default=True,
-              type=click.Choice(["faiss-ivf", "faiss-hnsw", "hnswlib", "pynndescent", "exact"]))
+              type=click.Choice(["faiss-ivf", "faiss-hnsw", "hnswlib", "exact"]))
 @click.option("--fps", type=float, default=25.0, show_default=True,
               help="Frame rate for an audio-only target.")
 @click.option("--crf", type=float, default=20.0, show_default=True)

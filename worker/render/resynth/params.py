@@ -29,7 +29,7 @@ class ResynthParams(RenderParams):
     fps: float = Field(25.0, gt=0, le=240, description="Frame rate for an audio-only target.")
     crossfade_ms: float = Field(10.0, ge=0, le=200, description="Crossfade between runs of "
                                 "source audio.")
-    index: Literal["faiss-ivf", "faiss-hnsw", "hnswlib", "pynndescent", "exact"] = "faiss-ivf"
+    index: Literal["faiss-ivf", "faiss-hnsw", "hnswlib", "exact"] = "faiss-ivf"
     nprobe: int = Field(32, ge=1, description="IVF cells searched per query.")
     width: int = Field(0, ge=0, description="Output width (0: the first source film's).")
     height: int = Field(0, ge=0, description="Output height (0: the first source film's).")
