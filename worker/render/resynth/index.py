@@ -28,6 +28,8 @@ Backend = Literal["faiss-ivf", "faiss-hnsw", "hnswlib", "exact"]
 BACKENDS: tuple[str, ...] = ("faiss-ivf", "faiss-hnsw", "hnswlib", "exact")
 DEFAULT_BACKEND: Backend = "faiss-ivf"
 TRAIN_PER_CELL = 64  # k-means training vectors per IVF cell (faiss warns under 39)
+MAX_CELLS = 4096  # beyond this, training (cells × 64 vectors × cells) outgrows the search gain
+KMEANS_ITERATIONS = 10  # cells need only be roughly balanced; faiss's default is 25
 
 
 @dataclass
@@ -190,10 +192,11 @@ def build_index(arrays: Sequence[np.ndarray], *, backend: str = DEFAULT_BACKEND,
             ann.add(x)
             index._ann = ann
         else:
-            cells = nlist or max(1, min(n // TRAIN_PER_CELL, int(4 * math.sqrt(n))))
+            cells = nlist or max(1, min(n // TRAIN_PER_CELL, int(4 * math.sqrt(n)), MAX_CELLS))
             quantizer = faiss.IndexFlatL2(d)
             ann = faiss.IndexIVFFlat(quantizer, d, cells)
             ann.cp.seed = seed
+            ann.cp.niter = KMEANS_ITERATIONS
             rng = np.random.default_rng(seed)
             take = min(n, cells * TRAIN_PER_CELL)
             train = x[np.sort(rng.choice(n, take, replace=False))] if take < n else x
