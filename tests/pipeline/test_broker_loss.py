@@ -7,12 +7,8 @@ Runs its own redis-server on a spare port (never the machine's 6379, which other
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +18,7 @@ import redis
 from db.models import utcnow
 from scheduler.broker_watch import BrokerWatch, target_id_of
 from scheduler.loop import Scheduler, TickReport, celery_sender
+from tests.faults.own_redis import OwnRedis, own_redis_fixture  # noqa: F401
 from tests.pipeline_harness import (
     Cluster,
     assert_exactly_once,
@@ -35,60 +32,6 @@ from tests.pipeline_harness import (
 )
 
 REQUEUE = 900.0  # the default: without the watch a lost message waits this long
-
-
-class OwnRedis:
-    """A redis-server without persistence on a free loopback port, restartable."""
-
-    def __init__(self, folder: Path) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.folder / f"redis-{self.starts}.log").open("wb")
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        wait_for(lambda: _pings(client), 10, "redis-server to answer")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_watch_reads_messages_and_notices_a_restart(own_redis: OwnRedis, tmp_path: Path,
