@@ -1,13 +1,15 @@
 """Onset and pitch accuracy on real timbres: samplemill beside the reference method and librosa.
 
-Usage: python bench/analysis_accuracy.py [--split tune|heldout|all] [--seconds 20]
+Usage: python bench/analysis_accuracy.py [--split tune|heldout|all] [--seconds 12]
                                          [--cache DIR] [--methods samplemill,reference,librosa]
 
 Renders (once, cached) General MIDI phrases through FluidSynth (tests/analysis/realtimbre.py),
 with reverb, noise floors and AAC/MP3/Opus encodes, and scores each method with mir_eval's onset
 F-measure at +-50 ms and pitch within +-50 cents of each matched note. Splits: `tune` is the
-12 instruments of issue 11 at seeds 0-1 (what parameters were tuned on); `heldout` is the same
-instruments at seeds 100-101 plus 11 instruments never tuned on, at seeds 100-101.
+12 instruments of issue 11 at seeds 0-3 (what parameters were tuned on); `heldout` is the same
+instruments at seeds 100-103 plus 11 instruments never tuned on, at seeds 100-103. Four seeds
+give every instrument each variant (dry, a room, a hall, a -55 dB noise floor) once. Noise at
+10 dB SNR is scored on its own (seed 4 / 104 of every instrument).
 
 Methods, all fed the same decoded audio (PyAV, 22.05 kHz mono):
   samplemill  analyze_file with default AnalysisParams (the product)
@@ -39,9 +41,12 @@ from tests.analysis.onset_scoring import Score, score  # noqa: E402
 from worker.analysis import AnalysisParams, analyze_file, iter_audio_blocks  # noqa: E402
 
 PARAMS = AnalysisParams()
-SPLITS = {
-    "tune": [(R.TUNE_INSTRUMENTS, (0, 1))],
-    "heldout": [(R.TUNE_INSTRUMENTS, (100, 101)), (R.HELDOUT_INSTRUMENTS, (100, 101))],
+SPLITS = {  # (instruments, seeds, variants)
+    "tune": [(R.TUNE_INSTRUMENTS, (0, 1, 2, 3), R.VARIANTS),
+             (R.TUNE_INSTRUMENTS, (4,), ("snr10",))],
+    "heldout": [(R.TUNE_INSTRUMENTS, (100, 101, 102, 103), R.VARIANTS),
+                (R.HELDOUT_INSTRUMENTS, (100, 101, 102, 103), R.VARIANTS),
+                (R.TUNE_INSTRUMENTS + R.HELDOUT_INSTRUMENTS, (104,), ("snr10",))],
 }
 SPLITS["all"] = SPLITS["tune"] + SPLITS["heldout"]
 
@@ -93,7 +98,7 @@ def main() -> None:
     """Score every method on every item of the chosen split and print the tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=sorted(SPLITS), default="all")
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--cache", type=Path, default=R.DEFAULT_CACHE)
     ap.add_argument("--methods", default="samplemill,reference,librosa")
     ap.add_argument("--instruments", default="", help="comma-separated subset")
@@ -105,13 +110,15 @@ def main() -> None:
     only = set(filter(None, args.instruments.split(",")))
     cpu = dict.fromkeys(methods, 0.0)
     audio_s = 0.0
-    for group, seeds in SPLITS[args.split]:
+    for group, seeds, variants in SPLITS[args.split]:
         group = tuple(i for i in group if not only or i in only)
         if not group:
             continue
         t0 = time.perf_counter()
-        items = R.build_items(group, seeds, seconds=args.seconds, cache=args.cache)
-        print(f"\n{len(items)} files ({', '.join(group[:3])}, ... seeds {seeds}), "
+        items = R.build_items(group, seeds, seconds=args.seconds, variants=variants,
+                              cache=args.cache)
+        print(f"\n{len(items)} files ({', '.join(group[:3])}, ... seeds {seeds}, "
+              f"{'/'.join(variants)}), "
               f"rendered/checked in {time.perf_counter() - t0:.1f} s")
         per: dict[str, dict[str, Score]] = {m: {} for m in methods}
         by_var: dict[str, dict[str, Score]] = {m: {} for m in methods}

@@ -13,7 +13,8 @@ from worker.analysis import params as P
 from worker.analysis.decode import iter_audio_blocks
 from worker.analysis.features import sample_features
 from worker.analysis.frames import FrameStore, FrameStream
-from worker.analysis.onsets import BACKTRACK_FRAMES, OnsetTracker
+from worker.analysis.novelty import ONSET_HOP, SUB
+from worker.analysis.onsets import OnsetTracker
 from worker.analysis.params import AnalysisParams
 from worker.analysis.samples import SampleTable
 from worker.analysis.silence import SilenceSegmenter
@@ -33,7 +34,7 @@ class Analyzer:
         self.p = params
         sr = params.sr
         self.onset_mode = params.method == "onset"
-        self.frames = FrameStream(sr, with_env=self.onset_mode)
+        self.frames = FrameStream(sr, with_onsets=self.onset_mode)
         self.store = FrameStore()
         self.max_len = round(params.max_ms * sr / 1000.0)
         self.min_len = params.min_ms * sr / 1000.0
@@ -43,7 +44,7 @@ class Analyzer:
         self.pending_onsets: list[int] = []
         self.pending_segs: list[tuple[int, int]] = []
         if self.onset_mode:
-            self.tracker = OnsetTracker(sr, params.delta, params.norm_window_s)
+            self.tracker = OnsetTracker(sr, params.delta)
         else:
             self.segmenter = SilenceSegmenter(
                 round(params.silence_frame_ms * sr / 1000.0), params.silence_threshold_db,
@@ -77,16 +78,17 @@ class Analyzer:
     def _ready_onsets(self, final: bool) -> list[tuple[int, int]]:
         """Turn decided onsets into (start, end) sample ranges once their end is known."""
         frames = self.store.all()
-        new = self.tracker.update(frames.env, frames.energy, frames.start, final)
-        self.pending_onsets += new.tolist()
-        # Any onset decided later lies at or after this frame.
-        settled = self.tracker.done - BACKTRACK_FRAMES
+        new = self.tracker.update(frames.flux.reshape(-1), frames.conc.reshape(-1),
+                                  frames.level.reshape(-1), frames.start * SUB, final)
+        self.pending_onsets += [c * ONSET_HOP for c in new]  # sample positions
+        # Any onset decided later lies at or after this sample.
+        settled = self.tracker.settled * ONSET_HOP
         ready, i, pend = [], 0, self.pending_onsets
         while i < len(pend):
-            s = pend[i] * P.HOP
+            s = pend[i]
             if i + 1 < len(pend):
-                e = min(pend[i + 1] * P.HOP, s + self.max_len)
-            elif final or settled * P.HOP >= s + self.max_len:
+                e = min(pend[i + 1], s + self.max_len)
+            elif final or settled >= s + self.max_len:
                 e = s + self.max_len
             else:
                 break
@@ -121,9 +123,9 @@ class Analyzer:
     def _keep_from(self) -> int:
         """Return the first frame any future sample or decision can still need."""
         if self.onset_mode:
-            first = self.tracker.done - self.tracker.lookback
+            first = (self.tracker.settled - self.tracker.lookback) // SUB
             if self.pending_onsets:
-                first = min(first, self.pending_onsets[0])
+                first = min(first, self.pending_onsets[0] // P.HOP)
             return max(0, first - 1)
         cands = [s for s, _ in self.pending_segs]
         if self.segmenter.open_start is not None:

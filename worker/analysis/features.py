@@ -16,6 +16,7 @@ from worker.analysis.samples import SampleTable
 VOICED_APERIODICITY = 0.35  # a frame is voiced when YIN's aperiodicity is below this
 MIN_VOICED_FRACTION = 0.3  # a sample is pitched when this share of its frames is voiced
 MIN_VOICED_FRAMES = 2  # ... and at least this many frames (or all, if it has fewer)
+PITCH_SPAN_MS = 300.0  # hz is the median f0 of the voiced frames in the sample's first 300 ms
 SILENT_RMS = 10.0 ** (-70.0 / 20.0)  # frames quieter than -70 dBFS RMS never count as voiced
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # ASCII
 
@@ -69,11 +70,18 @@ def sample_features(frames: FrameChunk, starts: np.ndarray, ends: np.ndarray,
     need = np.minimum(np.maximum(MIN_VOICED_FRAMES, np.ceil(MIN_VOICED_FRACTION * m)), m)
     pitched = n_voiced >= need
     hz = np.zeros(s.size)
-    # Skip the first frame when possible: its window reaches back into the previous sound.
-    p0 = np.where(k1 - k0 >= 3, k0 + 1, k0)
+    # Prefer frames whose YIN window starts inside the sample (earlier ones reach back into the
+    # previous sound), keeping at least two; else skip just the first frame when possible.
+    inside = np.clip(-(-(s + P.PITCH_FRAME // 2) // P.HOP) - frames.start, 0, None)
+    p0 = np.where(k1 - inside >= 2, inside, np.where(k1 - k0 >= 3, k0 + 1, k0))
+    # The note is the one that starts the sample: look at its first PITCH_SPAN_MS only, so a
+    # later note the onset detector missed (or the next one's reverb) does not pull the median.
+    p1 = np.minimum(k1, p0 + max(2, round(PITCH_SPAN_MS * sr / 1000.0 / P.HOP)))
     for i in np.flatnonzero(pitched):
-        f = frames.f0[p0[i] : k1[i]][voiced[p0[i] : k1[i]]]
-        hz[i] = np.median(f if f.size else frames.f0[k0[i] : k1[i]][voiced[k0[i] : k1[i]]])
+        f = frames.f0[p0[i] : p1[i]][voiced[p0[i] : p1[i]]]
+        if f.size < 2:
+            f = frames.f0[k0[i] : k1[i]][voiced[k0[i] : k1[i]]]
+        hz[i] = np.median(f)
     # midi: fractional MIDI number of hz (0.0 when unpitched); octave/note from the nearest.
     midi = np.zeros(s.size)
     midi[pitched] = librosa.hz_to_midi(hz[pitched])

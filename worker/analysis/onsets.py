@@ -1,130 +1,161 @@
-"""Onset picking on a streamed onset envelope: librosa.onset.onset_detect's rules, made local.
+"""Onsets from the sub-frame novelty (novelty.py): candidate peaks, a logistic decision, NMS.
 
-librosa normalises the envelope by its maximum over the whole input, then peak-picks
-(pre_max 1, post_max 1, pre_avg 4, post_avg 5, wait 1 frames at 22.05 kHz / hop 512) and
-backtracks each peak to the preceding local minimum. Here the maximum is taken over a
-centred window (norm_window_s), so each decision needs only a bounded neighbourhood and a
-file streamed in blocks gets exactly the onsets of the whole signal; inputs shorter than
-half that window are normalised exactly as librosa does. Backtracking also looks at a
-short-window RMS and at where the envelope's rise starts (see OnsetTracker.update), which
-puts sample starts within ~1 frame before the attack instead of up to 4 frames early.
+1. Candidates: sub-frames where the persistent flux is the largest within +-PEAK_RADIUS
+   sub-frames and at least CANDIDATE_MARGIN above its mean over [i - MEAN_BEFORE,
+   i + MEAN_AFTER], WAIT sub-frames apart (librosa's peak-picking rules on a finer grid).
+2. Decision: each candidate gets four features (FEATURES) and is an onset when
+   p = 1 / (1 + exp(-(WEIGHTS . features + BIAS))) >= the threshold set by `delta`. The
+   weights are a logistic regression fitted on the tuning split of the real-timbre set
+   (`python bench/tune_onsets.py` prints them; tests/analysis/realtimbre.py renders the set).
+3. Onsets closer than MIN_GAP_S keep the more probable one.
+
+An onset is placed on its sub-frame's centre (ONSET_HOP = 11.6 ms grid at 22.05 kHz). Every
+decision needs only a bounded neighbourhood, so a file streamed in blocks gets exactly the
+onsets of the whole signal, and no normalisation over the file is involved.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import scipy.ndimage
 
-from worker.analysis import params as P
+from worker.analysis.novelty import ONSET_HOP
 
-BACKTRACK_FRAMES = 86  # look back at most ~2 s for the minimum before a peak
-ENV_PAD = P.ONSET_LAG + P.N_FFT // (2 * P.HOP)  # leading envelope frames that are padding
-RISE_FRACTION = 0.2  # an onset's rise starts after the last frame under this share of its peak
+PEAK_RADIUS_S = 0.035  # a candidate is the maximum of the flux within this distance
+MEAN_BEFORE_S = 0.1  # ... and exceeds its mean over this much before
+MEAN_AFTER_S = 0.07  # ... and this much after
+CANDIDATE_MARGIN = 1.0  # ... by this much (log-magnitude units summed over bands)
+WAIT_S = 0.02  # candidates at least this far apart
+MIN_GAP_S = 0.05  # accepted onsets at least this far apart (keep the more probable)
+LEVEL_SPAN = 4  # sub-frames averaged either side of a candidate for its level rise
+SHARP_SPAN = 2  # sub-frames either side compared for sharpness
+
+FEATURES = ("log_flux", "conc", "sharpness", "level_rise")
+# Logistic regression on FEATURES, fitted by bench/tune_onsets.py on the tuning split.
+WEIGHTS = np.array([4.1533, 7.4118, -0.1465, -0.0291])
+BIAS = -15.0939
+P_ACCEPT = 0.3  # probability an accepted candidate must reach at the default delta
+DEFAULT_DELTA = 0.07  # AnalyzeParams.delta's default, which means P_ACCEPT
+DELTA_SCALE = 20.0  # each +0.05 of delta asks e times the odds of an onset
 
 
-def _pick_params(sr: int) -> tuple[int, int, int, int, int]:
-    """Return librosa onset_detect's default pre_max, post_max, pre_avg, post_avg, wait."""
-    r = sr / P.HOP
-    return (int(np.ceil(0.03 * sr // P.HOP)), int(np.ceil(0.00 * sr // P.HOP + 1)),
-            int(np.ceil(0.10 * r // 1)), int(np.ceil(0.10 * r // 1 + 1)),
-            int(np.ceil(0.03 * sr // P.HOP)))
+def threshold_logit(delta: float) -> float:
+    """Return the logit an onset's probability must reach for a given `delta`."""
+    return math.log(P_ACCEPT / (1 - P_ACCEPT)) + DELTA_SCALE * (delta - DEFAULT_DELTA)
+
+
+class Grid:
+    """Sub-frame counts of the picking windows at a sample rate."""
+
+    def __init__(self, sr: int) -> None:
+        per_s = sr / ONSET_HOP
+        self.radius = max(1, round(PEAK_RADIUS_S * per_s))
+        self.before = max(1, round(MEAN_BEFORE_S * per_s))
+        self.after = max(1, round(MEAN_AFTER_S * per_s))
+        self.wait = max(1, round(WAIT_S * per_s))
+        self.min_gap = max(1, round(MIN_GAP_S * per_s))
+        # Sub-frames after a candidate that its decision reads, and before it.
+        self.lookahead = max(self.radius, self.after, LEVEL_SPAN, SHARP_SPAN) + 1
+        self.lookback = max(self.radius, self.before, LEVEL_SPAN + 1, SHARP_SPAN) + 1
+
+
+def find_candidates(flux: np.ndarray, lo: int, hi: int, grid: Grid) -> np.ndarray:
+    """Return local indices i in [lo, hi) of flux peaks (before the WAIT rule)."""
+    n = flux.size
+    if hi <= lo:
+        return np.zeros(0, np.int64)
+    idx = np.arange(lo, hi)
+    x = flux.astype(np.float64)
+    is_max = x[idx] > 0
+    for k in range(1, grid.radius + 1):
+        is_max &= x[idx] >= x[np.maximum(idx - k, 0)]
+        is_max &= x[idx] >= x[np.minimum(idx + k, n - 1)]
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    a0 = np.maximum(idx - grid.before, 0)
+    a1 = np.minimum(idx + grid.after + 1, n)
+    mean = (csum[a1] - csum[a0]) / (a1 - a0)
+    return idx[is_max & (x[idx] >= mean + CANDIDATE_MARGIN)]
+
+
+def candidate_features(flux: np.ndarray, conc: np.ndarray, level: np.ndarray,
+                       idx: np.ndarray) -> np.ndarray:
+    """Return the (len(idx), len(FEATURES)) feature matrix of candidates at local indices."""
+    n = flux.size
+    x = flux.astype(np.float64)
+    lev = level.astype(np.float64)
+    side = (x[np.maximum(idx - SHARP_SPAN, 0)] + x[np.minimum(idx + SHARP_SPAN, n - 1)]) / 2
+    sharp = np.log((x[idx] + 0.3) / (side + 0.3))
+    csum = np.concatenate([[0.0], np.cumsum(lev)])
+    b0, b1 = np.maximum(idx - LEVEL_SPAN - 1, 0), np.maximum(idx - 1, 1)
+    a0, a1 = np.minimum(idx + 1, n - 1), np.minimum(idx + 1 + LEVEL_SPAN, n)
+    before = (csum[b1] - csum[b0]) / np.maximum(b1 - b0, 1)
+    after = (csum[a1] - csum[a0]) / np.maximum(a1 - a0, 1)
+    return np.stack([np.log1p(x[idx]), conc[idx].astype(np.float64), sharp, after - before],
+                    axis=1)
+
+
+def logits(features: np.ndarray) -> np.ndarray:
+    """Return the onset logit of each candidate's features."""
+    return features @ WEIGHTS + BIAS
 
 
 class OnsetTracker:
-    """Decide onsets frame by frame as the envelope grows; carries peak-picking state."""
+    """Decide onsets sub-frame by sub-frame as the novelty grows; carries the picking state."""
 
-    def __init__(self, sr: int, delta: float, norm_window_s: float) -> None:
-        self.delta = float(delta)
-        self.half_w = max(1, round(norm_window_s / 2 * sr / P.HOP))
-        self.pre_max, self.post_max, self.pre_avg, self.post_avg, self.wait = _pick_params(sr)
-        self.done = 0  # peaks at frames < done are decided
-        self.last_peak = -(10**9)
-        self.last_onset = -1
+    def __init__(self, sr: int, delta: float) -> None:
+        self.grid = Grid(sr)
+        self.threshold = threshold_logit(delta)
+        self.done = 0  # candidates at sub-frames < done are decided
+        self.last_cand = -(10**9)
+        self.pending: tuple[int, float] | None = None  # accepted, may lose to a close better one
 
     @property
     def lookback(self) -> int:
-        """Frames before `done` the next update needs from the store."""
-        return self.half_w + BACKTRACK_FRAMES + self.pre_avg + 4
+        """Sub-frames before `done` the next update needs."""
+        return self.grid.lookback + self.grid.wait
 
     @property
-    def lookahead(self) -> int:
-        """Frames after a peak needed before it can be decided (when not final)."""
-        return self.half_w + self.post_avg + 1
+    def settled(self) -> int:
+        """No onset decided later lies before this sub-frame."""
+        return min(self.done, self.pending[0]) if self.pending else self.done
 
-    def update(self, env: np.ndarray, energy: np.ndarray, base: int, final: bool) -> np.ndarray:
-        """Return new onset frames (backtracked, increasing) given frames [base, ...).
+    def update(self, flux: np.ndarray, conc: np.ndarray, level: np.ndarray, base: int,
+               final: bool) -> list[int]:
+        """Return new onsets (sub-frame indices, increasing) given sub-frames [base, ...)."""
+        end = base + flux.size
+        hi = end if final else end - self.grid.lookahead
+        out: list[int] = []
+        if hi > self.done:
+            lo = self.done - base
+            if self.done - self.lookback < base and self.done > 0:
+                raise RuntimeError("novelty trimmed too early")  # a bug, not bad input
+            cand = find_candidates(flux, lo, hi - base, self.grid)
+            keep = []
+            for c in cand + base:
+                if c - self.last_cand > self.grid.wait:
+                    keep.append(c)
+                    self.last_cand = c
+            if keep:
+                local = np.asarray(keep, np.int64) - base
+                z = logits(candidate_features(flux, conc, level, local))
+                for c, zi in zip(keep, z.tolist(), strict=True):
+                    if zi >= self.threshold:
+                        out += self._accept(int(c), zi)
+            self.done = hi
+        if self.pending and (final or self.done - self.pending[0] > self.grid.min_gap):
+            out.append(self.pending[0])
+            self.pending = None
+        return out
 
-        env is the raw onset strength; energy is what peaks are backtracked on (librosa's
-        `energy` argument): a short-window RMS, so samples start just before the attack.
-        """
-        end = base + env.size
-        hi = end if final else end - self.lookahead
-        if hi <= self.done:
-            return np.zeros(0, np.int64)
-        lo = max(0, self.done - self.lookback)
-        if lo < base:
-            raise RuntimeError("frame store trimmed too early")  # a bug, not bad input
-        x = env[lo - base :].astype(np.float64)
-        # Local maximum over a centred window; zeros beyond the region are exact at the true
-        # edges (the envelope is >= 0) and irrelevant elsewhere (only inner frames are used).
-        scale = scipy.ndimage.maximum_filter1d(x, 2 * self.half_w + 1, mode="constant", cval=0.0)
-        x = x / (scale + 1e-12)
-        n = x.size
-        cand = np.arange(self.done - lo, hi - lo)
-        # pre_max = post_max = 1: x[n] == max(x[n-1 : n+1])
-        is_max = np.ones(cand.size, bool)
-        for k in range(1, self.pre_max + 1):
-            is_max &= x[cand] >= x[np.maximum(cand - k, 0)]
-        for k in range(1, self.post_max):
-            is_max &= x[cand] >= x[np.minimum(cand + k, n - 1)]
-        csum = np.concatenate([[0.0], np.cumsum(x)])
-        a0 = np.maximum(cand - self.pre_avg, 0)
-        a1 = np.minimum(cand + self.post_avg, n)
-        mean = (csum[a1] - csum[a0]) / (a1 - a0)
-        ok = cand[is_max & (x[cand] >= mean + self.delta)]
-        peaks = []
-        for c in ok + lo:
-            if c - self.last_peak > self.wait:
-                peaks.append(c)
-                self.last_peak = c
-        self.done = hi
-        if not peaks:
-            return np.zeros(0, np.int64)
-        # Backtrack (librosa's onset_backtrack rule) to the nearest local minimum at or before
-        # each peak, of the envelope and of the short RMS, and to where the envelope's rise
-        # starts (last frame under RISE_FRACTION of the peak); take the latest. The RMS minimum
-        # sits just before the attack but may lie far back when a quieter tone starts during
-        # a louder one's decay; the envelope minimum is always close but may be a few frames
-        # early in noise, where the rise start is not.
-        peaks_a = np.asarray(peaks, np.int64)
-        env_back = np.maximum(_nearest_minimum(x, peaks_a, lo), _rise_start(x, peaks_a, lo))
-        # The envelope's first frames are zero padding (lag + centring): no evidence there.
-        env_back = np.where(env_back < ENV_PAD, 0, env_back)
-        back = np.maximum(env_back, _nearest_minimum(energy[lo - base :], peaks_a, lo))
-        back = np.where(peaks_a - back > BACKTRACK_FRAMES, peaks_a, back)
-        out = []
-        for b in back:
-            if b > self.last_onset:
-                out.append(int(b))
-                self.last_onset = int(b)
-        return np.asarray(out, np.int64)
-
-
-def _nearest_minimum(e: np.ndarray, peaks: np.ndarray, lo: int) -> np.ndarray:
-    """Return, per peak, the last local minimum of e (global offset lo) at or before it."""
-    mid = e[1:-1]
-    minima = np.flatnonzero((mid <= e[:-2]) & (mid < e[2:])) + 1 + lo
-    if lo == 0:
-        minima = np.concatenate([[0], minima])
-    j = np.searchsorted(minima, peaks, side="right") - 1
-    return np.where(j >= 0, minima[np.maximum(j, 0)], peaks - BACKTRACK_FRAMES - 1)
-
-
-def _rise_start(x: np.ndarray, peaks: np.ndarray, lo: int) -> np.ndarray:
-    """Return, per peak, the last frame before it where x <= RISE_FRACTION * x[peak]."""
-    out = np.empty_like(peaks)
-    for i, p in enumerate(peaks - lo):
-        a = max(0, p - BACKTRACK_FRAMES)
-        under = np.flatnonzero(x[a:p] <= RISE_FRACTION * x[p])
-        out[i] = (a + under[-1] if under.size else a) + lo
-    return out
+    def _accept(self, c: int, z: float) -> list[int]:
+        """Hold an accepted onset back until no better one can come within MIN_GAP_S."""
+        if self.pending is None:
+            self.pending = (c, z)
+            return []
+        if c - self.pending[0] <= self.grid.min_gap:
+            if z > self.pending[1]:
+                self.pending = (c, z)
+            return []
+        done, self.pending = self.pending[0], (c, z)
+        return [done]

@@ -44,8 +44,8 @@ class AnalyzeParams(StageParams):
                     description="Analysis sample rate (audio is resampled to it while decoding).")
     min_ms: float = Field(80.0, ge=0, description="Shorter samples are dropped (both methods).")
     max_ms: float = Field(1000.0, gt=0, description="Samples are cut off after this.")
-    delta: float = Field(0.07, ge=0, description="Onset threshold above the local mean of the "
-                         "normalised envelope.")
+    delta: float = Field(0.07, ge=0, description="Onset threshold: 0.07 is the tuned default, "
+                         "each +0.05 asks e times the evidence (fewer onsets), -0.05 less.")
     silence_threshold_db: float = Field(-40.0, le=0,
                                         description="A frame is silent when its peak is below.")
     silence_frame_ms: float = Field(20.0, gt=0, description="Frame of the silence detector.")
@@ -54,9 +54,9 @@ class AnalyzeParams(StageParams):
     max_samples: int = Field(-1, ge=-1, alias="samples",
                              description="Most samples kept per file, in time order (-1: all).")
     filter: str = Field("", description="Sample filter applied before storing (query language).")
-    norm_window_s: float = Field(20.0, gt=0, description="The onset envelope is normalised by "
-                                 "its max over this centred window, so one bang cannot mute a "
-                                 "whole film and analysis can stream.")
+    norm_window_s: float = Field(20.0, gt=0, description="Unused: the onset novelty needs no "
+                                 "normalisation (log-magnitude flux); kept so older job files "
+                                 "still validate.")
 
     @model_validator(mode="after")
     def _ordered(self) -> AnalyzeParams:

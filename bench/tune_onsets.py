@@ -1,0 +1,123 @@
+"""Fit the onset decision (worker/analysis/onsets.py WEIGHTS, BIAS) on the tuning split.
+
+Usage: python bench/tune_onsets.py [--cache DIR] [--l2 1.0]
+
+Renders (cached) the tuning split of the real-timbre set (tests/analysis/realtimbre.py: the 12
+instruments of issue 11, seeds 0-3, dry/room/hall/noise floor), computes the novelty and the
+candidates exactly as analysis does, labels the candidate nearest each note onset (within
+50 ms) as an onset and the rest not, and fits a logistic regression (Newton's method, L2 on
+standardised features). It prints the weights to paste into onsets.py, then scores the fitted
+decision with analyze_file on the tuning split and on the held-out split (never fitted on).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.analysis import realtimbre as R  # noqa: E402
+from tests.analysis.onset_scoring import Score, score  # noqa: E402
+from worker.analysis import AnalysisParams, analyze_file, iter_audio_blocks  # noqa: E402
+from worker.analysis import onsets as O  # noqa: E402
+from worker.analysis.frames import FrameChunk, FrameStream  # noqa: E402
+from worker.analysis.novelty import ONSET_HOP  # noqa: E402
+
+SR = AnalysisParams().sr
+
+
+def novelty_of(path: Path) -> FrameChunk:
+    """All frames of a file, computed as analysis computes them."""
+    stream = FrameStream(SR, with_onsets=True)
+    parts = [stream.push(b) for b in iter_audio_blocks(path, sr=SR, block_seconds=10.0)]
+    parts.append(stream.finish())
+    return FrameChunk.concat([p for p in parts if p is not None and len(p)])
+
+
+def candidates(frames: FrameChunk) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate sub-frames (after the WAIT rule) and their features, as OnsetTracker has."""
+    grid = O.Grid(SR)
+    flux = frames.flux.reshape(-1)
+    idx = O.find_candidates(flux, 0, flux.size, grid)
+    keep, last = [], -(10**9)
+    for c in idx.tolist():
+        if c - last > grid.wait:
+            keep.append(c)
+            last = c
+    idx = np.asarray(keep, np.int64)
+    return idx, O.candidate_features(flux, frames.conc.reshape(-1), frames.level.reshape(-1), idx)
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method on standardised features; raw-space weights."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    reg = l2 * np.diag(np.r_[np.ones(z.shape[1] - 1), 0.0])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-z @ w))
+        step = np.linalg.solve((z * (p * (1 - p))[:, None]).T @ z + reg, z.T @ (p - y) + reg @ w)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    raw = w[:-1] / sd
+    return raw, float(w[-1] - np.sum(w[:-1] * mu / sd))
+
+
+def evaluate(items: list[R.Item]) -> Score:
+    """Score analyze_file's onsets (with the module's current weights) over items."""
+    total = Score()
+    for it in items:
+        table = analyze_file(it.path, AnalysisParams())
+        total += score(it.truth.onsets, it.truth.pitches, table.start / 1000.0, None)
+    return total
+
+
+def main() -> None:
+    """Fit, print, and score."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=R.DEFAULT_CACHE)
+    ap.add_argument("--l2", type=float, default=1.0)
+    args = ap.parse_args()
+    if (why := R.missing_tools()) is not None:
+        sys.exit(why)
+    tune = R.build_items(R.TUNE_INSTRUMENTS, (0, 1, 2, 3), cache=args.cache)
+    xs, ys = [], []
+    for it in tune:
+        idx, feats = candidates(novelty_of(it.path))
+        t = idx * ONSET_HOP / SR
+        label = np.zeros(idx.size)
+        for onset in it.truth.onsets:
+            if t.size and np.min(np.abs(t - onset)) <= 0.05:
+                label[int(np.argmin(np.abs(t - onset)))] = 1.0
+        xs.append(feats)
+        ys.append(label)
+    x, y = np.vstack(xs), np.concatenate(ys)
+    found = int(y.sum())
+    notes = sum(it.truth.onsets.size for it in tune)
+    print(f"{len(tune)} files, {notes} notes, {len(y)} candidates, {found} near a note "
+          f"({found / notes:.1%} of notes have a candidate)")
+    weights, bias = fit(x, y, args.l2)
+    print(f"FEATURES = {O.FEATURES}")
+    print(f"WEIGHTS = np.array([{', '.join(f'{v:.4f}' for v in weights)}])")
+    print(f"BIAS = {bias:.4f}")
+    O.WEIGHTS, O.BIAS = weights, bias
+    held = (R.build_items(R.TUNE_INSTRUMENTS, (100, 101, 102, 103), cache=args.cache)
+            + R.build_items(R.HELDOUT_INSTRUMENTS, (100, 101, 102, 103), cache=args.cache))
+    for name, items in (("tune", tune), ("held-out", held)):
+        s = evaluate(items)
+        print(f"{name:9s} F {s.f:.3f}  P {s.precision:.3f}  R {s.recall:.3f}  "
+              f"median {s.median_ms:+.1f} ms  ({s.n_ref} notes)")
+
+
+if __name__ == "__main__":
+    main()
