@@ -52,6 +52,24 @@ def create_catalog_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def catalog_exists(url: str) -> bool:
+    """True when `url` holds a samplemill catalog (never creates one: a SQLite file must exist,
+    a server's database must have the migration table)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return bool(parsed.database) and (
+            parsed.database == ":memory:" or Path(parsed.database).is_file()
+        )
+    from sqlalchemy import inspect
+
+    engine = create_catalog_engine(url)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
 def get_engine(url: str, *, migrate: bool = True) -> Engine:
     """The process's engine for `url`; the schema is brought to head on first use."""
     with _lock:

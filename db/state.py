@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import File, Job, JobStatus, Target, TargetStatus, TaskRun, utcnow
+from db.models import File, Job, JobStatus, Sample, Target, TargetStatus, TaskRun, utcnow
 
 LOST = "lost"  # TaskRun status of an attempt whose worker vanished
 DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
@@ -62,17 +62,24 @@ def cancel(session: Session, job_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def finish_job(session: Session, job_id: int) -> str | None:
-    """Close an active job whose stages are all finished; returns its end state.
+def finish_job(session: Session, job_id: int, last_stage: str | None = None) -> str | None:
+    """Close an active job whose stages are all finished; returns its end state (None when it
+    was not active).
 
-    failed only when a target failed; see `samplemill failures`.
+    done: nothing failed. partial: some targets failed, but the last stage made something.
+    failed: targets failed and the last stage has nothing done (nothing usable).
     """
-    failed = session.scalar(
-        select(Target.id)
+    failed = int(session.scalar(
+        select(func.count()).select_from(Target)
         .where(Target.job_id == job_id, Target.status == TargetStatus.FAILED)
-        .limit(1)
-    )
-    status = JobStatus.FAILED if failed is not None else JobStatus.DONE
+    ) or 0)
+    status = JobStatus.DONE
+    if failed:
+        made = last_stage is None or session.scalar(
+            select(Target.id).where(Target.job_id == job_id, Target.stage == last_stage,
+                                    Target.status == TargetStatus.DONE).limit(1)
+        ) is not None
+        status = JobStatus.PARTIAL if made else JobStatus.FAILED
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.ACTIVE)
@@ -80,7 +87,8 @@ def finish_job(session: Session, job_id: int) -> str | None:
             status=status,
             finished_at=utcnow(),
             updated_at=utcnow(),
-            error="some targets failed: see `samplemill failures`" if failed else None,
+            error=f"{failed} target(s) failed: see `samplemill failures {job_id}`"
+            if failed else None,
         )
     )
     return status if result.rowcount else None
@@ -436,3 +444,47 @@ def forget_file_targets(session: Session, file_ids: Sequence[int], chunk: int = 
     """Delete every target of these files (their content changed; everything starts over)."""
     for start in range(0, len(file_ids), chunk):
         session.execute(delete(Target).where(Target.file_id.in_(file_ids[start:start + chunk])))
+
+
+# --- people's side: retry, resume, delete ---------------------------------------------------
+
+
+def retry(
+    session: Session, job_id: int, *, stages: Sequence[str], later_job_stages: Sequence[str]
+) -> int:
+    """Failed targets of `stages` back to pending as if new, the job's targets of
+    `later_job_stages` dropped (they are made again from the new results) and the job active;
+    returns how many targets will be tried again."""
+    ids = list(session.scalars(
+        select(Target.id).where(Target.job_id == job_id, Target.stage.in_(stages),
+                                Target.status == TargetStatus.FAILED)
+    ))
+    if not ids:
+        return 0
+    restart_targets(session, ids)
+    drop_targets(session, job_id, job_stages=later_job_stages)
+    reactivate(session, job_id)
+    return len(ids)
+
+
+def resume(session: Session, job_id: int) -> bool:
+    """A cancelled job active again (its unfinished targets are scheduled); False when the job
+    is not cancelled."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.CANCELLED)
+        .values(status=JobStatus.ACTIVE, finished_at=None, error=None, updated_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+def delete_job(session: Session, job_id: int) -> bool:
+    """Delete a job and everything the catalog holds for it: items, files, samples, subsets,
+    artifacts' rows, targets and runs; False when there is no such job."""
+    if session.get(Job, job_id) is None:
+        return False
+    session.execute(delete(Sample).where(Sample.job_id == job_id))  # no foreign key to cascade
+    session.execute(delete(TaskRun).where(TaskRun.job_id == job_id))
+    session.execute(delete(Target).where(Target.job_id == job_id))
+    session.execute(delete(Job).where(Job.id == job_id))  # the rest cascades
+    return True

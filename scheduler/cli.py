@@ -18,7 +18,7 @@ from core.settings import get_settings
 from scheduler.commands.errors import Group, fail
 
 if TYPE_CHECKING:
-    from db.read import FailureRecord
+    pass
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -39,31 +39,37 @@ def _engine():  # type: ignore[no-untyped-def]
 @main.command()
 @click.argument("job_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the job id as JSON.")
-def submit(job_file: Path, as_json: bool) -> None:
-    """Validate JOB_FILE (TOML), store it and print the job id."""
-    from scheduler.submit import submit_file
+@click.option("--new", is_flag=True, help="Submit even when a job has this very spec.")
+def submit(job_file: Path, as_json: bool, new: bool) -> None:
+    """Validate JOB_FILE (TOML), store it and print the job id (for a scheduler to run)."""
+    from scheduler.jobspec import load_spec
+    from scheduler.submit import find_job, submit_spec
 
-    job_id = submit_file(_engine(), job_file)
+    engine = _engine()
+    spec, text = load_spec(job_file)
+    same = None if new else find_job(engine, spec)
+    if same is not None:
+        fail(f"job {same.id} ({same.name}, {same.status}) has this very spec; "
+             f"`samplemill run {job_file}` resumes it, `--new` submits another")
+    job_id = submit_spec(engine, spec, text)
     click.echo(json.dumps({"job": job_id}) if as_json else job_id)
 
 
 @main.command()
 @click.argument("job_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--no-workers", is_flag=True, help="Use workers started elsewhere.")
-def run(job_file: Path, no_workers: bool) -> None:
-    """Run JOB_FILE to the end on this machine (resumes a previous run of the same job)."""
-    from scheduler.run import run_job
+@click.option("--new", is_flag=True, help="Submit a new job even if one was made from this file.")
+def run(job_file: Path, no_workers: bool, new: bool) -> None:
+    """Run JOB_FILE to the end on this machine; running it again resumes the same job.
 
-    outcome = run_job(job_file, get_settings(), console=console, start_workers=not no_workers)
-    if outcome.interrupted:
-        console.print(f"stopped; run the same command again to resume job {outcome.job_id}")
-    elif outcome.failures:
-        console.print(f"[red]job {outcome.job_id}: {len(outcome.failures)} target(s) failed[/red]")
-        _print_failures(outcome.failures[:20])
-        if len(outcome.failures) > 20:
-            console.print(f"... see `samplemill failures {outcome.job_id}` for all")
-    else:
-        console.print(f"[green]job {outcome.job_id} done[/green]")
+    Exit status: 0 done, 3 done with failures, 1 failed (nothing usable), 4 cancelled,
+    2 bad input, 130 interrupted."""
+    from scheduler.run import run_job
+    from scheduler.summary import print_summary
+
+    outcome = run_job(job_file, get_settings(), console=console, start_workers=not no_workers,
+                      new=new)
+    print_summary(outcome, console, job_file=job_file)
     sys.exit(outcome.exit_code)
 
 
@@ -87,34 +93,6 @@ def scheduler(once: bool) -> None:
 
 
 @main.command()
-@click.argument("job", type=int, required=False)
-@click.option("--json", "as_json", is_flag=True)
-def status(job: int | None, as_json: bool) -> None:
-    """Per-stage progress of JOB (or of the newest jobs)."""
-    from db import read
-    from scheduler.context import catalog_session
-
-    with catalog_session() as session:
-        ids = [job] if job is not None else [j.id for j in read.list_jobs(session)]
-        jobs = [read.job_progress(session, job_id) for job_id in ids]
-    if as_json:
-        click.echo(json.dumps([j.to_dict() for j in jobs], default=str, indent=2))
-        return
-    for j in jobs:
-        table = Table(title=f"job {j.job_id} · {j.name} · {j.status}", title_justify="left")
-        for col in ("stage", "total", "pending", "queued", "running", "done", "failed",
-                    "skipped", "rate/s", "ETA"):
-            table.add_column(col, justify="left" if col == "stage" else "right")
-        for s in j.stages:
-            eta = "-"
-            if s.eta_seconds:
-                eta = f"{int(s.eta_seconds // 60)}:{int(s.eta_seconds % 60):02d}"
-            table.add_row(s.stage, *(str(v) for v in (s.total, s.pending, s.queued, s.running,
-                          s.done, s.failed, s.skipped)), f"{s.rate:.1f}", eta)
-        console.print(table)
-
-
-@main.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for workers.")
 def queue(as_json: bool, timeout: float) -> None:
@@ -124,7 +102,7 @@ def queue(as_json: bool, timeout: float) -> None:
 
     app = create_app()  # from the settings in force now, not those of the first import
     data = {"broker": get_settings().resolved_broker_url, "queues": queue_depths(app),
-            "workers": workers(app, timeout)}
+            "workers": workers(app, timeout)}  # a SamplemillError when no broker answers
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
@@ -144,49 +122,6 @@ def queue(as_json: bool, timeout: float) -> None:
     console.print(wt)
 
 
-def _print_failures(rows: list[FailureRecord]) -> None:
-    table = Table(title_justify="left")
-    for col in ("stage", "target", "file", "attempts", "error"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r.stage, r.target, r.file or "", str(r.attempts), r.error or "")
-    console.print(table)
-
-
-@main.command()
-@click.argument("job", type=int)
-@click.option("--json", "as_json", is_flag=True)
-def failures(job: int, as_json: bool) -> None:
-    """Each failed target of JOB with its error."""
-    from dataclasses import asdict
-
-    from db import read
-    from scheduler.context import catalog_session
-
-    with catalog_session() as session:
-        rows = read.failures(session, job)
-    if as_json:
-        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
-    elif rows:
-        _print_failures(rows)
-    else:
-        console.print(f"job {job}: no failures")
-
-
-@main.command()
-@click.argument("job", type=int)
-def cancel(job: int) -> None:
-    """Stop scheduling JOB (work already running finishes)."""
-    from db import state
-    from db.engine import session_scope
-
-    with session_scope(_engine()) as session:
-        cancelled = state.cancel(session, job)
-    if not cancelled:
-        fail(f"no active job {job}")
-    console.print(f"job {job} cancelled")
-
-
 @main.group()
 def db() -> None:
     """Catalog schema commands."""
@@ -196,27 +131,34 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the Alembic migrations to the configured catalog."""
+    from alembic.util.exc import CommandError
+
+    from core.errors import ConfigError
     from db.engine import create_catalog_engine
     from db.migrate import current_revision, upgrade
 
     engine = create_catalog_engine(get_settings().resolved_catalog_url)
-    upgrade(engine, revision)
+    try:
+        upgrade(engine, revision)
+    except CommandError as exc:  # an unknown revision
+        raise ConfigError(f"--revision: {exc}") from None
     console.print(f"catalog at revision {current_revision(engine)}")
 
 
 @db.command("current")
 def db_current() -> None:
-    """Print the catalog's schema revision."""
-    from db.engine import create_catalog_engine
+    """Print the catalog's schema revision (never creates a catalog)."""
     from db.migrate import current_revision
+    from scheduler.context import existing_catalog_engine
 
-    click.echo(current_revision(create_catalog_engine(get_settings().resolved_catalog_url)))
+    click.echo(current_revision(existing_catalog_engine()))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Start a Celery worker on all queues (extra arguments go to `celery worker`)."""
+    get_settings()  # bad settings are one clear line here, not a traceback inside Celery
     args = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q",
             ",".join(QUEUES),
             *ctx.args]
@@ -228,6 +170,8 @@ def _register_optional() -> None:
     import importlib
 
     for module, names in (
+        ("scheduler.commands.jobs", ("jobs", "status", "failures", "outputs", "retry",
+                                     "cancel", "resume", "delete")),
         ("scheduler.commands.query", ("query", "stats", "subset")),
         ("scheduler.commands.media", ("analyze", "sort_audio", "demo_media")),
         ("scheduler.commands.verify", ("verify",)),

@@ -153,7 +153,7 @@ class Scheduler:
                         batch = [*resend, *ids]
                         to_send.append((stage, batch, self._queues(session, spec, stage, batch)))
             if all_complete:
-                state.finish_job(session, job_id)
+                state.finish_job(session, job_id, stages[-1].name if stages else None)
                 report.finished_jobs.append(job_id)
         self._send_all(to_send, report)
 

@@ -1,5 +1,8 @@
 """`samplemill run`: submit (or resume) a job, start local workers and the scheduler loop,
-show progress per stage, and stop cleanly when the job is done or on Ctrl-C."""
+show progress per stage, and stop cleanly when the job is done or on Ctrl-C.
+
+The local workers are supervised: when their main process dies, they are started again (a few
+times in a row at most), and the catalog's leases give their lost work back."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,13 @@ from rich.progress import (
 from rich.text import Text
 from sqlalchemy import Engine
 
-from core.errors import SamplemillError
+from core.errors import ConfigError, SamplemillError
 from core.settings import EMBEDDED, Settings
 from db import state
 from db.engine import get_engine, session_scope
 from db.models import JobStatus
-from db.read import FailureRecord, JobProgress
+from db.read import ArtifactRecord, FailureRecord, JobProgress, JobRecord, jobs_named
+from db.read import artifacts as read_artifacts
 from db.read import failures as read_failures
 from db.read import job_progress as read_progress
 from scheduler.embedded import EmbeddedBroker, LocalWorkers
@@ -51,20 +55,29 @@ class RateColumn(ProgressColumn):
         return Text.from_markup(f"{rate:6.1f}/s  {eta_text}{extra}")
 
 
+EXIT_CODES = {JobStatus.DONE: 0, JobStatus.FAILED: 1, JobStatus.PARTIAL: 3,
+              JobStatus.CANCELLED: 4}
+"""`samplemill run`'s exit status by how the job ended (2: bad input; 130: interrupted)."""
+
+
 @dataclass
 class RunOutcome:
-    """How a run ended."""
+    """How a run ended: the job's state, what failed, what it made and each stage's counts."""
 
     job_id: int
     status: str
     failures: list[FailureRecord]
     interrupted: bool = False
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    progress: JobProgress | None = None
+    seconds: float = 0.0
+    worker_restarts: int = 0
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 0 if self.status == JobStatus.DONE else 1
+        return EXIT_CODES.get(self.status, 1)
 
 
 class ProgressView:
@@ -124,16 +137,34 @@ def _sigint_flag() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def prepare_job(engine: Engine, job_file: Path, console: Console) -> int:
-    """Submit the job, or resume the unfinished job with the same spec."""
+def prepare_job(engine: Engine, job_file: Path, console: Console, *, new: bool = False) -> int:
+    """Submit the job, or resume the job with the same spec; refuse a cancelled one, and a
+    changed file of a job already submitted (saying what changed), unless `new`."""
     spec, text = load_spec(job_file)
-    existing = find_job(engine, spec)
-    if existing is not None:
-        console.print(f"resuming job {existing.id} ({existing.name}, {existing.status})")
-        return existing.id
+    if not new:
+        same = find_job(engine, spec)
+        if same is not None:
+            if same.status == JobStatus.CANCELLED:
+                raise ConfigError(
+                    f"job {same.id} ({same.name}) was cancelled: `samplemill resume {same.id}` "
+                    f"and run it again, or `samplemill run {job_file} --new` for a new job"
+                )
+            verb = "resuming" if same.status == JobStatus.ACTIVE else "already ran:"
+            console.print(f"{verb} job {same.id} ({same.name}, {same.status})")
+            return same.id
+        older = latest_job_named(engine, spec["name"])
+        if older is not None:
+            raise ConfigError(
+                f"{job_file} changed since job {older.id} ({older.status}) was submitted from "
+                f"it: {'; '.join(spec_changes(older.spec, spec))}. To run it as a new job: "
+                f"samplemill run {job_file} --new"
+            )
     job_id = submit_spec(engine, spec, text)
     console.print(f"submitted job {job_id} ({spec['name']})")
     return job_id
+
+
+MAX_RESTARTS = 5  # local worker restarts in a row without a target finishing in between
 
 
 def run_job(
@@ -142,13 +173,16 @@ def run_job(
     *,
     console: Console | None = None,
     start_workers: bool = True,
+    new: bool = False,
 ) -> RunOutcome:
     """Run a job to completion on this machine; see the module docstring."""
     console = console or Console()
+    started = time.monotonic()
     engine = get_engine(settings.resolved_catalog_url)
-    job_id = prepare_job(engine, job_file, console)
+    job_id = prepare_job(engine, job_file, console, new=new)
     if _progress(engine, job_id).status != JobStatus.ACTIVE:
         return _outcome(engine, job_id, interrupted=False)
+    restarts = 0
     embedded = settings.broker_url == EMBEDDED
     broker = EmbeddedBroker(settings.broker_socket, settings.data_dir / "logs" / "broker.log")
     workers: LocalWorkers | None = None
@@ -174,13 +208,29 @@ def run_job(
                 workers.start()
             scheduler = Scheduler(engine, settings, celery_sender(app))
             with ProgressView(console) as view:
+                finished = -1
+                in_a_row = 0
 
                 def on_tick(_: object) -> None:
-                    view.update(_progress(engine, job_id))
-                    if workers is not None and not workers.alive():
+                    nonlocal finished, in_a_row, restarts
+                    progress = _progress(engine, job_id)
+                    view.update(progress)
+                    done_now = sum(s.finished for s in progress.stages)
+                    if done_now != finished:
+                        finished, in_a_row = done_now, 0
+                    if workers is None or workers.alive() or stop.is_set():
+                        return
+                    if in_a_row >= MAX_RESTARTS:
                         raise SamplemillError(
-                            f"local workers exited; see {workers.log_path}"
+                            f"local workers exited {in_a_row} times in a row without "
+                            f"finishing anything; see {workers.log_path}"
                         )
+                    in_a_row += 1
+                    restarts += 1
+                    console.print(f"local workers exited; starting them again (see "
+                                  f"{workers.log_path})", highlight=False)
+                    workers.stop(grace=0)
+                    workers.start()
 
                 scheduler.run_forever(
                     job_ids=[job_id], until_done=True, stop=stop.is_set, on_tick=on_tick
@@ -191,8 +241,13 @@ def run_job(
                 workers.stop()
             if embedded:
                 broker.stop()
+                with session_scope(engine) as session:  # its queue is gone, and its workers
+                    state.reset_in_flight(session, job_id)
     interrupted = stop.is_set() and _progress(engine, job_id).status == JobStatus.ACTIVE
-    return _outcome(engine, job_id, interrupted=interrupted)
+    outcome = _outcome(engine, job_id, interrupted=interrupted)
+    outcome.seconds = time.monotonic() - started
+    outcome.worker_restarts = restarts
+    return outcome
 
 
 def _progress(engine: Engine, job_id: int) -> JobProgress:
@@ -202,5 +257,36 @@ def _progress(engine: Engine, job_id: int) -> JobProgress:
 
 def _outcome(engine: Engine, job_id: int, *, interrupted: bool) -> RunOutcome:
     with session_scope(engine) as session:
-        status = read_progress(session, job_id).status
-        return RunOutcome(job_id, status, read_failures(session, job_id), interrupted)
+        progress = read_progress(session, job_id)
+        return RunOutcome(job_id, progress.status, read_failures(session, job_id), interrupted,
+                          artifacts=read_artifacts(session, job_id), progress=progress)
+
+
+def latest_job_named(engine: Engine, name: str) -> JobRecord | None:
+    """The newest job of this name, if any."""
+    with session_scope(engine) as session:
+        return next(iter(jobs_named(session, name)), None)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, inner in enumerate(value):
+            out.update(_flatten(inner, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def spec_changes(old: dict[str, Any], new: dict[str, Any], most: int = 6) -> list[str]:
+    """What differs between two normalised specs, one `key old -> new` per change."""
+    a, b = _flatten(old), _flatten(new)
+    changes = [f"{key} {a.get(key, '(absent)')!r} -> {b.get(key, '(absent)')!r}"
+               for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+    if len(changes) > most:
+        changes = [*changes[:most], f"and {len(changes) - most} more"]
+    return changes or ["(the same spec)"]

@@ -2,12 +2,14 @@
 
 `fake_analyze` writes `samples_per_file` synthetic samples per file with a delete-then-insert,
 so a non-idempotent run would show up as duplicate sample rows; `sleep_s` makes it long enough
-to kill mid-task, and files whose name contains `fail_marker` fail permanently.
+to kill mid-task, and files whose name contains `fail_marker` fail permanently (while the file
+`refuse_while` exists, when it is given: deleting it is how a test fixes the cause).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from sqlalchemy import delete
 
@@ -22,6 +24,7 @@ class FakeAnalyzeParams(StageParams):
     samples_per_file: int = 3
     sleep_s: float = 0.0
     fail_marker: str = ""
+    refuse_while: str = ""
 
 
 register(
@@ -46,7 +49,8 @@ def fake_analyze(target_id: int) -> str:
 
 def handle(ctx: TargetContext, params: FakeAnalyzeParams) -> None:
     assert ctx.file is not None
-    if params.fail_marker and params.fail_marker in ctx.file.key:
+    refusing = not params.refuse_while or Path(params.refuse_while).exists()
+    if params.fail_marker and params.fail_marker in ctx.file.key and refusing:
         raise PermanentError(f"{ctx.file.key}: refused by the test stage")
     if params.sleep_s:
         time.sleep(params.sleep_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from core.errors import QueryError
@@ -27,8 +28,11 @@ class ExpressionError(QueryError):
 
     def _render(self) -> str:
         """The message: the problem, the expression, a caret line and the valid names."""
+        token = self.expression[self.position:self.position + self.length]
+        close = difflib.get_close_matches(token, self.valid_names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close and close[0] != token else ""
         lines = [
-            self.problem,
+            self.problem + hint,
             f"  {self.expression}",
             "  " + " " * self.position + "^" * self.length,
         ]

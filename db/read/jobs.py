@@ -69,6 +69,7 @@ class StageCounts:
     skipped: int
     rate: float
     eta_seconds: float | None
+    stale: int = 0  # "running" with a heartbeat older than the lease: its worker is gone
 
     @property
     def finished(self) -> int:
@@ -76,9 +77,19 @@ class StageCounts:
 
 
 def stage_counts(
-    session: Session, job_id: int, stage: Stage, *, window_seconds: float = 120.0
+    session: Session,
+    job_id: int,
+    stage: Stage,
+    *,
+    window_seconds: float = 120.0,
+    lease_seconds: float | None = None,
 ) -> StageCounts:
-    """Counts per status, the recent completion rate and an ETA for one stage."""
+    """Counts per status, the recent completion rate and an ETA for one stage.
+
+    With `lease_seconds`, running targets whose heartbeat is older than that are counted as
+    stale, not running (the scheduler will re-queue them); with nothing running or queued there
+    is no ETA, however recent the last completions.
+    """
     rows = dict(
         session.execute(
             select(Target.status, func.count())
@@ -91,42 +102,45 @@ def stage_counts(
     total = max(total, created)
     not_created = total - created
     since: datetime = utcnow() - timedelta(seconds=window_seconds)
-    recent = int(
-        session.scalar(
-            select(func.count())
-            .select_from(Target)
-            .where(
-                Target.job_id == job_id,
-                Target.stage == stage.name,
-                Target.status == TargetStatus.DONE,
-                Target.finished_at >= since,
-            )
+    # completions in the window and when the first of them started (one index range)
+    recent, first = session.execute(
+        select(func.count(), func.min(Target.started_at)).where(
+            Target.job_id == job_id,
+            Target.stage == stage.name,
+            Target.status == TargetStatus.DONE,
+            Target.finished_at >= since,
         )
-        or 0
-    )
-    first = session.scalar(
-        select(func.min(Target.started_at)).where(
-            Target.job_id == job_id, Target.stage == stage.name, Target.started_at >= since
-        )
-    )
+    ).one()
+    recent = int(recent or 0)
+    first = max(first, since) if first is not None else None
     span = max(1.0, (utcnow() - first).total_seconds()) if first is not None else window_seconds
     rate = recent / span if recent else 0.0
     pending = rows.get(TargetStatus.PENDING, 0) + not_created
-    remaining = pending + rows.get(TargetStatus.QUEUED, 0) + rows.get(TargetStatus.RUNNING, 0)
+    queued, running = rows.get(TargetStatus.QUEUED, 0), rows.get(TargetStatus.RUNNING, 0)
+    stale = 0
+    if lease_seconds is not None and running:
+        stale = int(session.scalar(
+            select(func.count()).select_from(Target).where(
+                Target.job_id == job_id, Target.stage == stage.name,
+                Target.status == TargetStatus.RUNNING,
+                Target.heartbeat_at < utcnow() - timedelta(seconds=lease_seconds))
+        ) or 0)
+    running -= stale
+    remaining = pending + queued + running + stale
+    working = queued + running > 0
     return StageCounts(
         stage=stage.name,
         total=total,
         pending=pending,
-        queued=rows.get(TargetStatus.QUEUED, 0),
-        running=rows.get(TargetStatus.RUNNING, 0),
+        queued=queued,
+        running=running,
         done=rows.get(TargetStatus.DONE, 0),
         failed=rows.get(TargetStatus.FAILED, 0),
         skipped=rows.get(TargetStatus.SKIPPED, 0),
         rate=rate,
-        eta_seconds=(remaining / rate) if rate > 0 else None,
+        eta_seconds=(remaining / rate) if rate > 0 and working else None,
+        stale=stale,
     )
-
-
 
 
 @dataclass(frozen=True)
@@ -147,11 +161,49 @@ class JobProgress:
         }
 
 
-def job_progress(session: Session, job_id: int) -> JobProgress:
-    """Where one job stands, stage by stage; NotFoundError when there is no such job."""
+def job_progress(
+    session: Session, job_id: int, *, lease_seconds: float | None = None
+) -> JobProgress:
+    """Where one job stands, stage by stage; NotFoundError when there is no such job.
+    `lease_seconds` tells running work from work whose worker is gone (see stage_counts)."""
     job = get_job(session, job_id)
-    counts = [stage_counts(session, job_id, stage) for stage in job_stages(job.spec)]
+    counts = [stage_counts(session, job_id, stage, lease_seconds=lease_seconds)
+              for stage in job_stages(job.spec)]
     return JobProgress(job.id, job.name, job.status, counts)
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One line about a job: its state, how many targets are finished, failed, and its age."""
+
+    id: int
+    name: str
+    status: str
+    targets: int
+    finished: int
+    failed: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def job_summaries(session: Session, *, limit: int = 50) -> list[JobSummary]:
+    """The newest jobs with their target counts, newest first (two queries in all)."""
+    jobs = list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+    counts: dict[int, dict[str, int]] = {}
+    if jobs:
+        for job_id, status, n in session.execute(
+            select(Target.job_id, Target.status, func.count())
+            .where(Target.job_id.in_([j.id for j in jobs]))
+            .group_by(Target.job_id, Target.status)
+        ):
+            counts.setdefault(job_id, {})[status] = int(n)
+    out = []
+    for j in jobs:
+        c = counts.get(j.id, {})
+        finished = sum(c.get(s, 0) for s in TargetStatus.FINISHED)
+        out.append(JobSummary(j.id, j.name, j.status, sum(c.values()), finished,
+                              c.get(TargetStatus.FAILED, 0), j.created_at, j.finished_at))
+    return out
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def query(
 
     if fmt == "parquet" and out is None:
         raise click.UsageError("--format parquet needs --out FILE")
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
         result = run_query(session, scope, job_id=job_id, where=where, sort=sort, limit=limit,
                            columns=_split(columns) or None)  # fmt: skip
         if fmt == "parquet":
@@ -165,7 +165,7 @@ def stats_totals(job_id: int | None, as_json: bool) -> None:
 
     from db.stats import totals
 
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
         t = totals(session, job_id)
     if as_json:
         click.echo(json.dumps(asdict(t), indent=2))
@@ -180,7 +180,7 @@ def stats_totals(job_id: int | None, as_json: bool) -> None:
 
 
 def _with_session(fn: Callable[..., Any]) -> Any:
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
         return fn(session)
 
 
@@ -258,10 +258,12 @@ def subset() -> None:
 @model_option(SubsetParams, "seed", "--seed", type=int)
 def subset_create(job_id: int, lim: int | None, **knobs: Any) -> None:
     """Select and store (or replace) the subset NAME of a job."""
+    from db.read import get_job
     from db.subsets import create_subset
 
     spec = SubsetParams(lim=lim, **given(knobs))
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
+        get_job(session, job_id)
         s = create_subset(session, job_id, spec)
         count, digest = s.members_count, s.members_digest
     click.echo(f"subset {spec.name!r} of job {job_id}: {count} samples (digest {digest[:12]})")
@@ -274,7 +276,7 @@ def subset_list(job_id: int | None) -> None:
     from db.read import subsets
 
     table = Table("job", "name", "samples", "digest", "spec")
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
         for s in subsets(session, job_id):
             spec = {k: v for k, v in s.spec.items() if k != "name" and v not in (None, "", False)}
             table.add_row(str(s.job_id), s.name, str(s.count), (s.digest or "")[:12],
@@ -291,7 +293,7 @@ def subset_show(job_id: int, name: str, limit: int, as_json: bool) -> None:
     """A subset's spec, size, digest and first members."""
     from db.read import get_file, get_subset, members
 
-    with catalog_session() as session:
+    with catalog_session(existing=True) as session:
         s = get_subset(session, job_id, name)
         if as_json:
             ids = [m.sample_id for m in members(session, job_id, name)]

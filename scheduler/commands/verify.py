@@ -208,9 +208,9 @@ def _print_problems(console: Console, report: Report) -> None:
 @click.option("--fix", is_flag=True, help="Re-queue the files with problems for the next run.")
 def verify(job: int, as_json: bool, fix: bool) -> None:
     """Re-check JOB's downloaded/checksummed files on disk (size, md5); exit 1 on problems."""
-    from scheduler.context import catalog_engine
+    from scheduler.context import existing_catalog_engine
 
-    engine = catalog_engine()
+    engine = existing_catalog_engine()
     out = Console(width=None if sys.stdout.isatty() else 160)
     err = Console(stderr=True)
     with Progress(
