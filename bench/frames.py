@@ -281,15 +281,17 @@ def bench_framemap(n: int) -> None:
     try:
         for methods in (("tsne",), ("tsne", "umap", "mds")):
             p = FrameMapParams(methods=methods, thumb_width=16)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             layouts = compute_layouts(sample, p)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             files = write_map(tmp, sample, layouts, p)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             scores = {k: round(knn_label_score(v, label), 3) for k, v in layouts.items()}
             print(f"frame map of {n} frames, methods {'+'.join(methods)} over gray and hsl: "
-                  f"layouts {t1 - t0:.0f} s, JSON + {len(files.sprites)} sprite sheets + PNG "
-                  f"{t2 - t1:.0f} s, total {t2 - t0:.0f} s; kNN label score (k=10) {scores}")
+                  f"layouts {t1 - t0:.0f} s wall ({c1 - c0:.0f} CPU s), JSON + "
+                  f"{len(files.sprites)} sprite sheets + PNG {t2 - t1:.0f} s wall "
+                  f"({c2 - c1:.0f} CPU s), total {t2 - t0:.0f} s wall ({c2 - c0:.0f} CPU s); "
+                  f"kNN label score (k=10) {scores}")
             print(load())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

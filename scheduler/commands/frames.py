@@ -38,7 +38,7 @@ def loops(film: Path, fmt: str, plot: Path | None, every: int | None, **knobs: A
     from worker.frames.loop_plot import plot_loops
     from worker.frames.loops import find_loops
 
-    fparams = FramesParams(**given({"every": every}))
+    fparams = FramesParams(**given({"every": every}), threads=0)  # one file: all cores
     lparams = LoopsParams(**given(knobs))
     fp = fingerprint_file(film, fparams.fingerprint())
     f = fp.frames
