@@ -7,13 +7,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import Artifact
+from scheduler.commands.render import render
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure
 from tests.render.gridgen import flash_beep_film
@@ -85,3 +88,24 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
         offsets[c] = float(nxt[0] - m.start_ms[c]) if nxt.size else 0.0
     assert all(-15 <= o <= 60 for o in offsets.values()), offsets
     assert assert_cells_light_on_their_beeps(path, comp, offsets) == len(comp.plays) == 16
+
+    # samplemill render: a frame, a preview and an excerpt of the same render, here
+    runner = CliRunner()
+    out = settings.job_output_dir(outcome.job_id)
+    done = runner.invoke(render, [str(outcome.job_id), "--frame", "60"])
+    assert done.exit_code == 0, done.output
+    png = out / "rings-frame-60.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with av.open(str(png)) as c:
+        assert next(c.decode(video=0)).width == 256
+    done = runner.invoke(render, [str(job), "--preview"])
+    assert done.exit_code == 0, done.output
+    with av.open(str(out / "rings-preview.mp4")) as c:
+        first = next(c.decode(video=0))
+        assert (first.width, first.height) == (64, 36)
+    done = runner.invoke(render, [str(outcome.job_id), "--start", "2", "--duration", "1.5"])
+    assert done.exit_code == 0, done.output
+    with av.open(str(out / "rings-2s-1.5s.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 36
+    bad = runner.invoke(render, [str(outcome.job_id), "--start", "2"])
+    assert bad.exit_code != 0 and "--duration" in bad.output

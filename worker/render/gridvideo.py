@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,13 +175,45 @@ def frame_png(plan: VideoPlan, f: int, out: Path) -> Path:
     return out
 
 
+def render_excerpt(plan: VideoPlan, start: int, stop: int, out: Path) -> int:
+    """Frames start..stop-1 with their audio into out (segments of their own, same cache)."""
+    if not 0 <= start < stop <= plan.frames:
+        raise ConfigError(f"excerpt {start}..{stop} is outside the render's 0..{plan.frames}")
+    folder = plan.folder / f"excerpt-{start}-{stop}"
+    (folder / "segments").mkdir(parents=True, exist_ok=True)
+    step = plan.chunks[0][1] - plan.chunks[0][0]
+    sub = replace(plan, folder=folder, chunks=[(a, min(a + step, stop))
+                                               for a in range(start, stop, step)])
+    scene = Scene.load(plan.folder / "scene.npz")
+    cache = ClipCache.open(plan.cache)
+    data = np.asarray(cache.data())
+    for i, (a, b) in enumerate(sub.chunks):
+        if not sub.segment(i).exists():
+            encode_segment(sub.segment(i), iter_frames(scene, data, cache.layout, a, b),
+                           scene.width, scene.height, scene.fps, plan.codec)
+    render_mix(plan)
+    audio = np.load(plan.mix_path)
+    sr = plan.mix.sr
+    a, b = round(start / plan.fps * sr), round(stop / plan.fps * sr)
+    audio = np.ascontiguousarray(audio[:, a:b])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return join_segments([sub.segment(i) for i in range(len(sub.chunks))], out, audio=audio,
+                         sr=sr)
+
+
+def build_cache(plan: VideoPlan) -> list[int]:
+    """Build every source of the plan's clip cache not built yet; return the failed ones."""
+    cache = ClipCache.open(plan.cache)
+    for s in cache.missing():
+        cache.build_source(s)
+    return sorted(cache.failed())
+
+
 def render_all(comp: Composition, p: VideoRenderParams, out: Path, work: Path,
                cache_root: Path, digest: str = "") -> VideoPlan:
     """Every step in this process: plan, cache, chunks, mix, join (previews, tests, benches)."""
     plan = plan_video(comp, p, work, cache_root, digest)
-    cache = ClipCache.open(plan.cache)
-    for s in cache.missing():
-        cache.build_source(s)
+    build_cache(plan)
     for i in range(len(plan.chunks)):
         render_chunk(plan, i)
     render_mix(plan)

@@ -9,7 +9,7 @@ All the steps run in this one render target for now; the plan is made so that th
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from core.errors import ConfigError
 from db.artifacts import record_artifact
@@ -25,10 +25,10 @@ from worker.vsamples.film import vsample_film
 from worker.vsamples.spans import SpanParams
 
 
-def load_grid(ctx: TargetContext, subset: str) -> tuple[GridMembers, int, str]:
+def load_grid(engine: Engine, job_id: int, subset: str) -> tuple[GridMembers, int, str]:
     """The subset's members on its grid (with picture spans), its id and its digest."""
-    with session_scope(ctx.engine) as session:
-        row = subset_row(session, ctx.job_id, subset)
+    with session_scope(engine) as session:
+        row = subset_row(session, job_id, subset)
         rows = session.execute(
             select(SubsetMember.sample_id, SubsetMember.col, SubsetMember.row, SubsetMember.x,
                    SubsetMember.y, Sample.start, Sample.dur, File.id, File.path)
@@ -57,7 +57,7 @@ def load_grid(ctx: TargetContext, subset: str) -> tuple[GridMembers, int, str]:
 
 def handle(ctx: TargetContext, params: ProliferationParams) -> None:
     """Render `<output>/job-N/<name>.mp4` and `<name>-sheet.png`."""
-    members, subset_id, digest = load_grid(ctx, params.subset)
+    members, subset_id, digest = load_grid(ctx.engine, ctx.job_id, params.subset)
     comp = compose(members, params)
     name = params.resolved_name
     data = ctx.settings.data_dir
