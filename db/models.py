@@ -249,7 +249,8 @@ class Target(Base):
     __tablename__ = "targets"
     __table_args__ = (
         UniqueConstraint("job_id", "stage", "key"),
-        Index(None, "job_id", "stage", "status"),
+        # counts by status (index-only) and a stage's recent completions (a range)
+        Index(None, "job_id", "stage", "status", "finished_at"),
         Index(None, "file_id", "stage"),
         Index(None, "status", "heartbeat_at"),
     )

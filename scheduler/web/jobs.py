@@ -59,7 +59,8 @@ def list_data(request: Request) -> list[dict[str, Any]]:
 
 
 def jobs_page(request: Request) -> Response:
-    return ctx(request).page(request, "jobs.html", jobs=list_data(request))
+    return ctx(request).page(request, "jobs.html", jobs=list_data(request),
+                             notice=request.query_params.get("notice"))
 
 
 def jobs_api(request: Request) -> Response:
@@ -80,7 +81,9 @@ def job_data(request: Request, job_id: int, *, offset: int = 0) -> dict[str, Any
     with ctx(request).session() as s:
         job = read.get_job(s, job_id)
         progress = read.job_progress(s, job_id)
-        failed, failures = wread.failure_details(s, job_id, offset=offset, limit=FAILURES_PAGE)
+        failed, failures = wread.failure_details(
+            s, job_id, stages=[st.stage for st in progress.stages], offset=offset,
+            limit=FAILURES_PAGE)
         outputs = [_artifact(a) for a in read.artifacts(s, job_id)]
         subsets = [{"name": x.name, "count": x.count, "layout": x.layout is not None}
                    for x in read.subsets(s, job_id)]
@@ -171,6 +174,23 @@ async def resume_action(request: Request) -> Response:
     return _done(request, job_id, "resumed" if ok else "the job was not cancelled", changed=ok)
 
 
+async def delete_action(request: Request) -> Response:
+    job_id = request.path_params["job"]
+    await _form(request)
+    web = ctx(request)
+
+    def work() -> bool:
+        with web.session() as s:
+            return actions.delete(s, job_id, web.settings.job_output_dir(job_id))
+
+    await run_in_threadpool(work)
+    if wants_json(request):
+        return json_response({"job": job_id, "deleted": True})
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/jobs?notice={quote(f'deleted job {job_id}')}", 303)
+
+
 routes = [
     Route("/jobs", jobs_page),
     Route("/api/jobs", jobs_api),
@@ -179,4 +199,5 @@ routes = [
     Route("/jobs/{job:id}/retry", retry_action, methods=["POST"]),
     Route("/jobs/{job:id}/cancel", cancel_action, methods=["POST"]),
     Route("/jobs/{job:id}/resume", resume_action, methods=["POST"]),
+    Route("/jobs/{job:id}/delete", delete_action, methods=["POST"]),
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from db import read
@@ -78,20 +78,28 @@ def map_page(request: Request) -> Response:
 
 
 def points(request: Request) -> Response:
+    """The map payload, made once per members-and-layout fingerprint and cached on disk."""
     job_id, name = _subset_args(request)
-    with ctx(request).session() as s:
+    web = ctx(request)
+    with web.session() as s:
         subset = read.get_subset(s, job_id, name)
-        tag = hashlib.sha256(json.dumps([subset.id, subset.digest, subset.count,
-                                         subset.layout], sort_keys=True, default=str)
-                             .encode()).hexdigest()[:32]
-        etag = f'"{tag}"'
-        headers = {"etag": etag, "cache-control": "no-cache"}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        columns = wread.subset_map(s, job_id, name)
-    layout = subset.layout or {}
-    body = pack_points(columns, {"job": job_id, "subset": name, "grid": layout.get("grid")})
-    return Response(body, media_type="application/octet-stream", headers=headers)
+        stamp = wread.map_stamp(s, job_id, name)
+    tag = hashlib.sha256(json.dumps([stamp, subset.count, subset.layout], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:32]
+    etag = f'"{tag}"'
+    headers = {"etag": etag, "cache-control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+
+    def make() -> bytes:
+        with web.session() as s:
+            columns = wread.subset_map(s, job_id, name)
+        layout = subset.layout or {}
+        return pack_points(columns, {"job": job_id, "subset": name, "grid": layout.get("grid")})
+
+    path, hit = web.cache.get_or_make(f"points|{tag}", ".bin", make)
+    return FileResponse(path, media_type="application/octet-stream",
+                        headers={**headers, "x-cache": "hit" if hit else "miss"})
 
 
 def file_names(request: Request) -> Response:

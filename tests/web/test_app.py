@@ -14,11 +14,11 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from db.engine import session_scope
-from db.models import Job, Sample, Target, TargetStatus
+from db.models import Job, Sample, SubsetMember, Target, TargetStatus
 from scheduler.web.app import create_app
 from tests.pipeline_harness import catalog
 from tests.web.conftest import BASE, csrf_of
@@ -363,6 +363,15 @@ def test_map_page_and_points(client: TestClient, webcat: WebCatalog) -> None:
     cached = client.get(f"/api/jobs/{webcat.job_id}/subsets/main/points",
                         headers={"if-none-match": r.headers["etag"]})
     assert cached.status_code == 304
+    assert client.get(f"/api/jobs/{webcat.job_id}/subsets/main/points").headers["x-cache"] == "hit"
+    engine = client.app.state.web.engine  # type: ignore[attr-defined]
+    with session_scope(engine) as s:  # a new layout moves a point: never the stale map
+        s.execute(update(SubsetMember).where(SubsetMember.sample_id == webcat.samples[0])
+                  .values(x=0.5, y=0.25))
+    moved = client.get(f"/api/jobs/{webcat.job_id}/subsets/main/points",
+                       headers={"if-none-match": r.headers["etag"]})
+    assert moved.status_code == 200 and moved.headers["etag"] != r.headers["etag"]
+    assert parse_points(moved.content)[1]["x"][0] == 0.5
     info = client.get(f"/api/samples/{webcat.samples[3]}").json()
     assert info["file_url"] == f"/files/{webcat.inside_file}?t={webcat.starts[3] / 1000:.3f}"
     assert info["archive_url"].startswith("https://archive.org/details/tones_1950?start=")
@@ -399,17 +408,23 @@ def test_queue_without_broker_says_why(client: TestClient) -> None:
 
 
 def test_queue_on_real_redis(redis_url: str, tmp_path, monkeypatch, webcat) -> None:  # type: ignore[no-untyped-def]
+    import redis
+    from sqlalchemy.engine import make_url
+
     from tests.pipeline_harness import configure
 
-    settings = configure(monkeypatch, tmp_path, broker_url=redis_url,
+    # a database of our own on the test server: other tests' workers use the usual one
+    url = make_url(redis_url).set(database="11").render_as_string(hide_password=False)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    settings = configure(monkeypatch, tmp_path, broker_url=url,
                          flower_url="http://127.0.0.1:5555")
-    import redis
-
-    redis.Redis.from_url(redis_url).rpush("cpu", "x", "y")
+    client.rpush("cpu", "x", "y")
     with TestClient(create_app(settings), base_url=BASE) as c:
         data = c.get("/api/queue").json()
-        assert data["reachable"] is True and data["queues"]["cpu"] == 2
-        assert data["workers"] == [] and data["flower"] == "http://127.0.0.1:5555"
+        assert data["reachable"] is True, data
+        assert data["queues"]["cpu"] == 2, data
+        assert data["workers"] == [] and data["flower"] == "http://127.0.0.1:5555", data
         page = c.get("/queue").text
         assert 'id="flower-link"' in page and 'data-queue="cpu"' in page
 
@@ -428,3 +443,28 @@ def test_web_command_help() -> None:
 def test_catalog_engine_is_the_settings_one(client: TestClient, web_settings) -> None:  # type: ignore[no-untyped-def]
     assert client.app.state.web.engine is catalog(web_settings)  # type: ignore[attr-defined]
     assert TargetStatus.FAILED == "failed"
+
+
+def test_delete_job(client: TestClient, webcat: WebCatalog, web_settings) -> None:  # type: ignore[no-untyped-def]
+    url = f"/jobs/{webcat.job_id}/delete"
+    assert client.post(url).status_code == 403
+    out = web_settings.job_output_dir(webcat.job_id)
+    assert out.is_dir()
+    r = client.post(url, data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs?notice=deleted")
+    assert client.get(f"/jobs/{webcat.job_id}").status_code == 404
+    assert not out.exists(), "its outputs folder goes"
+    assert webcat.inside_path.is_file(), "downloaded media stay"
+    assert client.get(f"/media/samples/{webcat.samples[0]}.wav").status_code == 404
+    assert "deleted job" in client.get(r.headers["location"]).text
+
+
+def test_retry_unknown_stage(client: TestClient, webcat: WebCatalog) -> None:
+    r = client.post(f"/jobs/{webcat.job_id}/retry", data={"csrf": csrf_of(client),
+                                                          "stage": "nosuch"},
+                    headers={"accept": "application/json"})
+    assert r.status_code == 404 and "has no stage 'nosuch'" in r.json()["error"]
+    ok = client.post(f"/jobs/{webcat.job_id}/retry", data={"csrf": csrf_of(client),
+                                                           "stage": "probe"},
+                     headers={"accept": "application/json"})
+    assert ok.json()["retried"] == 1
