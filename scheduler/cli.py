@@ -177,6 +177,7 @@ def _register_optional() -> None:
         ("scheduler.commands.verify", ("verify",)),
         ("scheduler.commands.sound_video", ("remix", "resynth")),
         ("scheduler.commands.frames", ("loops", "frame_map")),
+        ("scheduler.commands.render", ("render",)),
         ("scheduler.web.command", ("web",)),
     ):
         try:
