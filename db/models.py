@@ -149,6 +149,9 @@ class File(Base):
     median_hz: Mapped[float | None] = mapped_column(Float)
     median_clarity: Mapped[float | None] = mapped_column(Float)
     median_dur: Mapped[float | None] = mapped_column(Float)
+    # what decoding its audio had to repair (worker.analysis.decode.DecodeFaults)
+    bad_packets: Mapped[int | None] = mapped_column(Integer)
+    nonfinite_samples: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

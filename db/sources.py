@@ -30,7 +30,8 @@ CONTENT_COLUMNS = ("expected_size", "expected_md5", "mtime")
 MEASURED_COLUMNS = (
     "size", "md5", "duration", "has_audio", "has_video", "container", "audio_codec",
     "video_codec", "sample_rate", "channels", "fps", "width", "height", "samples",
-    "median_power", "median_hz", "median_clarity", "median_dur",
+    "median_power", "median_hz", "median_clarity", "median_dur", "bad_packets",
+    "nonfinite_samples",
 )  # fmt: skip
 
 

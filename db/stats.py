@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy import Integer, and_, case, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from db.models import File, Item, Sample, Subset, Target
@@ -17,6 +17,8 @@ from db.query.errors import ExpressionError
 
 FILE_PROPS = ("duration", "samples", "medianPower", "medianHz", "medianClarity", "medianDur")
 SAMPLE_PROPS = ("power", "hz", "clarity", "dur")
+PITCH_PROPS = frozenset({"hz", "midi", "medianHz"})
+"""Properties that are 0 for unpitched samples (and files): plots leave those out, counted."""
 BINS = 50
 
 
@@ -44,6 +46,7 @@ class Histogram:
     counts: np.ndarray
     values: int
     empty: int
+    unpitched: int = 0  # rows left out of a pitch property's histogram: 0 means no pitch
 
 
 def _job(stmt: Any, model: Any, job_id: int | None) -> Any:
@@ -112,22 +115,30 @@ def histogram(
     """A `bins`-bin histogram of `prop` over the scope's rows passing `where`, binned in SQL."""
     spec = numeric_column(prop, scope)
     col = spec.column
+    unpitched = 0
+    if prop in PITCH_PROPS:
+        stmt = select(func.count()).where(col <= 0)
+        unpitched = int(session.scalar(_filtered(stmt, scope, where, [spec], job_id)) or 0)
+    pitched = col > 0 if prop in PITCH_PROPS else true()
     stmt = select(func.min(col), func.max(col), func.count(col), func.count())
-    lo, hi, n, total = session.execute(_filtered(stmt, scope, where, [spec], job_id)).one()
+    lo, hi, n, total = session.execute(
+        _filtered(stmt, scope, where, [spec], job_id).where(pitched)).one()
     counts = np.zeros(bins, dtype=np.int64)
     if not n:
-        return Histogram(scope, prop, np.linspace(0, 1, bins + 1), counts, 0, int(total))
+        return Histogram(scope, prop, np.linspace(0, 1, bins + 1), counts, 0, int(total),
+                         unpitched)
     lo, hi = float(lo), float(hi)
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
     scaled = (col - lo) * (bins / (hi - lo))
     dialect = session.get_bind().dialect.name
     index = func.floor(scaled) if dialect == "postgresql" else cast(scaled, Integer)
-    stmt = select(index.label("bin"), func.count()).where(col.is_not(None))
+    stmt = select(index.label("bin"), func.count()).where(col.is_not(None), pitched)
     stmt = _filtered(stmt, scope, where, [spec], job_id).group_by(index)
     for b, c in session.execute(stmt):
         counts[min(max(int(b), 0), bins - 1)] += int(c)
-    return Histogram(scope, prop, np.linspace(lo, hi, bins + 1), counts, int(n), int(total - n))
+    return Histogram(scope, prop, np.linspace(lo, hi, bins + 1), counts, int(n), int(total - n),
+                     unpitched)
 
 
 def scatter_points(
@@ -140,10 +151,12 @@ def scatter_points(
     where: str | None = None,
     max_points: int = 200_000,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two properties' values, streamed; every k-th row by id when more than `max_points`."""
+    """Two properties' values, streamed; every k-th row by id when more than `max_points`.
+    Rows whose pitch property is 0 (unpitched) are left out; `unpitched_rows` counts them."""
     sx, sy = numeric_column(x, scope), numeric_column(y, scope)
     model = MODELS[scope]
-    cond = and_(sx.column.is_not(None), sy.column.is_not(None))
+    cond = and_(sx.column.is_not(None), sy.column.is_not(None),
+                *(s.column > 0 for p, s in ((x, sx), (y, sy)) if p in PITCH_PROPS))
     count = _filtered(select(func.count()), scope, where, [sx, sy], job_id).where(cond)
     n = int(session.scalar(count) or 0)
     stmt = _filtered(select(sx.column, sy.column), scope, where, [sx, sy], job_id).where(cond)
@@ -156,3 +169,16 @@ def scatter_points(
             xs.append(a)
             ys.append(b)
     return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+def unpitched_rows(
+    session: Session, scope: str, props: list[str], *, job_id: int | None = None,
+    where: str | None = None,
+) -> int:
+    """How many rows a plot of these properties leaves out because a pitch property is 0."""
+    specs = [numeric_column(p, scope) for p in props]
+    zero = [s.column <= 0 for p, s in zip(props, specs, strict=True) if p in PITCH_PROPS]
+    if not zero:
+        return 0
+    stmt = _filtered(select(func.count()), scope, where, specs, job_id).where(or_(*zero))
+    return int(session.scalar(stmt) or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ SAMPLE_COLUMNS = ("start", "dur", "power", "hz", "note", "octave", "midi", "clar
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"  # e.g. the median power of a file without samples
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -43,15 +46,17 @@ def _analysis_options(func: Any) -> Any:
 def _analyse(path: Path, knobs: dict[str, Any]):  # type: ignore[no-untyped-def]
     from db.query import predicate_mask
     from worker.analysis import analyze_file, probe_media
+    from worker.analysis.decode import counting_faults
 
     params = AnalyzeParams(**given(knobs))
     probe = probe_media(path)
     if not probe.has_audio:
         raise SamplemillError(f"{path}: no audio track")
-    table = analyze_file(path, params)
+    with counting_faults() as faults:
+        table = analyze_file(path, params)
     if params.filter and len(table):
         table = table.select(predicate_mask(table.rows(), params.filter))
-    return probe, table
+    return probe, table, faults
 
 
 @click.command(cls=Command)
@@ -63,11 +68,12 @@ def analyze(file: Path, fmt: str, **knobs: Any) -> None:
     """Probe FILE and cut its audio into samples with features; print them."""
     from worker.analysis import file_stats
 
-    probe, table = _analyse(file, knobs)
+    probe, table, faults = _analyse(file, knobs)
     rows = [{k: r[k] for k in SAMPLE_COLUMNS} for r in table.rows()]
     if fmt == "json":
         click.echo(json.dumps({"file": str(file), "probe": probe.to_dict(),
-                               "stats": file_stats(table), "samples": rows}, default=float))
+                               "stats": file_stats(table), "decode_faults": asdict(faults),
+                               "samples": rows}, default=float))
         return
     if fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=SAMPLE_COLUMNS)
@@ -77,7 +83,12 @@ def analyze(file: Path, fmt: str, **knobs: Any) -> None:
     console = Console()
     stats = file_stats(table)
     console.print(f"{file}: {probe.duration:.1f} s, {len(rows)} samples, "
-                  + ", ".join(f"{k} {_fmt(v)}" for k, v in stats.items() if k != "n_samples"))
+                  + ", ".join(f"{k} {_fmt(v)}" for k, v in stats.items() if k != "n_samples"),
+                  highlight=False)
+    if faults.bad_packets or faults.nonfinite_samples:
+        console.print(f"repaired while decoding: {faults.bad_packets} undecodable packet(s) "
+                      f"skipped as silence, {faults.nonfinite_samples} NaN/inf sample(s) set to 0",
+                      highlight=False)
     out = Table(*SAMPLE_COLUMNS)
     for r in rows:
         out.add_row(*(_fmt(r[k]) for k in SAMPLE_COLUMNS))
@@ -116,7 +127,7 @@ def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float | None,
         sort=sort, format=out.suffix.lower()[1:], overlap_ms=overlap_ms,
         pad_before_ms=pad_before_ms, pad_after_ms=pad_after_ms, match_db=match_db, limit=limit)))
     parse_sort(sort, FILE_SORT_KEYS, what="--sort")  # before the analysis, not after
-    _, table = _analyse(file, knobs)
+    _, table, _ = _analyse(file, knobs)
     if not len(table):
         raise ConfigError(f"{file}: no samples to sort")
     features = {name: np.asarray(getattr(table, name), dtype=np.float64)

@@ -206,8 +206,9 @@ def stats_hist(
     for h in hists:
         path = save_histogram(h, folder / f"hist-{scope}-{h.prop}.png")
         peak = int(h.counts.argmax())
+        left_out = f", {h.unpitched} unpitched left out" if h.unpitched else ""
         click.echo(
-            f"{h.prop}: {h.values} values ({h.empty} empty), range "
+            f"{h.prop}: {h.values} values ({h.empty} empty{left_out}), range "
             f"{h.edges[0]:.4g}..{h.edges[-1]:.4g}, fullest bin {h.edges[peak]:.4g}.."
             f"{h.edges[peak + 1]:.4g} ({h.counts[peak]}) -> {path}"
         )
@@ -226,19 +227,21 @@ def stats_scatter(
     """A scatter plot (PNG) of two properties of files or samples."""
     import numpy as np
 
-    from db.stats import scatter_points
+    from db.stats import scatter_points, unpitched_rows
     from scheduler.plots import save_scatter
 
     names = _split(props)
     if len(names) != 2:
         raise click.UsageError("--props takes exactly two properties, e.g. medianHz,medianPower")
     x, y = names
-    xs, ys = _with_session(
-        lambda s: scatter_points(s, scope, x, y, job_id=job_id, where=where, max_points=max_points)
-    )
-    path = save_scatter(xs, ys, x, y, _stats_dir(out, job_id) / f"scatter-{scope}-{x}-{y}.png")
+    xs, ys, unpitched = _with_session(lambda s: (
+        *scatter_points(s, scope, x, y, job_id=job_id, where=where, max_points=max_points),
+        unpitched_rows(s, scope, [x, y], job_id=job_id, where=where)))
+    path = save_scatter(xs, ys, x, y, _stats_dir(out, job_id) / f"scatter-{scope}-{x}-{y}.png",
+                        unpitched=unpitched)
     corr = float(np.corrcoef(xs, ys)[0, 1]) if len(xs) > 1 else float("nan")
-    click.echo(f"{len(xs)} points, correlation {corr:.3f} -> {path}")
+    left_out = f" ({unpitched} unpitched left out)" if unpitched else ""
+    click.echo(f"{len(xs)} points{left_out}, correlation {corr:.3f}, wrote {path}")
 
 
 @click.group("subset", cls=Group)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from core.errors import QueryError
 from db.engine import session_scope
 from db.models import Target
-from db.stats import histogram, scatter_points, totals
+from db.stats import histogram, scatter_points, totals, unpitched_rows
 from scheduler.plots import save_histogram, save_scatter
 from tests.catalog_factory import Catalog, build_catalog
 
@@ -70,3 +70,40 @@ def test_scatter_points(catalog: Engine, cat: Catalog, tmp_path: Path) -> None:
     assert sorted(zip(xs.tolist(), ys.tolist(), strict=True)) == expected
     assert 25 <= len(few) <= 50
     assert save_scatter(xs, ys, "hz", "power", tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_pitch_plots_leave_unpitched_out(catalog: Engine, cat: Catalog, tmp_path: Path) -> None:
+    """hz 0 means unpitched: not the tallest bar of the hz histogram, not the scatter's
+    correlation; they are counted instead (and named in the plot's title)."""
+    unpitched = sum(1 for r in cat.samples if r["hz"] == 0)
+    pitched = np.array([r["hz"] for r in cat.samples if r["hz"] > 0])
+    assert unpitched and len(pitched)
+    with session_scope(catalog) as s:
+        h = histogram(s, "samples", "hz", job_id=cat.job_id)
+        xs, ys = scatter_points(s, "samples", "hz", "power", job_id=cat.job_id)
+        left_out = unpitched_rows(s, "samples", ["hz", "power"], job_id=cat.job_id)
+        assert unpitched_rows(s, "samples", ["power", "dur"], job_id=cat.job_id) == 0
+        power = histogram(s, "samples", "power", job_id=cat.job_id)
+    assert (h.values, h.unpitched) == (len(pitched), unpitched)
+    assert h.edges[0] == pytest.approx(pitched.min()) and h.counts.sum() == len(pitched)
+    assert len(xs) == len(pitched) and left_out == unpitched and (xs > 0).all()
+    assert power.unpitched == 0 and power.values == len(cat.samples)
+    assert save_histogram(h, tmp_path / "hz.png").stat().st_size > 1000
+    assert save_scatter(xs, ys, "hz", "power", tmp_path / "hz-power.png",
+                        unpitched=left_out).stat().st_size > 1000
+
+
+def test_pitch_axes_are_note_names() -> None:
+    from matplotlib.figure import Figure
+
+    from scheduler.plots import _pitch_axis
+    from worker.analysis.notes import note_ticks
+
+    hz, names = note_ticks(60.0, 1100.0)
+    assert names == ["C2", "C3", "C4", "C5", "C6"] and hz[2] == pytest.approx(261.63, abs=0.01)
+    ax = Figure().add_subplot()
+    _pitch_axis(ax, "hz", "x", 60.0, 1100.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert ax.get_xlabel() == "hz (note)"
+    _pitch_axis(ax, "midi", "y", 36.0, 85.0)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C2", "C3", "C4", "C5", "C6"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -16,6 +20,52 @@ _PREROLL_S = 0.5  # decode this much before a seek target so codec priming settl
 # audio and every time would be 23 ms late at 44.1 kHz. Drop them there ourselves.
 _AAC_PRIMING = 1024
 _NO_PRIMING_SIGNAL = frozenset({"aac", "mpegts", "flv", "latm", "loas"})
+MAX_BAD_PACKETS = 50  # a file with more packets that fail to decode than this fails
+
+log = logging.getLogger(__name__)
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's (or the OS's) reason for an error, without its errno and path."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+@dataclass
+class DecodeFaults:
+    """What decoding had to repair: packets that failed to decode (skipped, their span left
+    silent, up to MAX_BAD_PACKETS per file) and NaN or infinite samples (set to 0)."""
+
+    bad_packets: int = 0
+    nonfinite_samples: int = 0
+
+
+_FAULTS: ContextVar[DecodeFaults | None] = ContextVar("decode_faults", default=None)
+
+
+@contextmanager
+def counting_faults() -> Iterator[DecodeFaults]:
+    """Count the faults of every decode inside the block (e.g. to record them on the file)."""
+    faults = DecodeFaults()
+    token = _FAULTS.set(faults)
+    try:
+        yield faults
+    finally:
+        _FAULTS.reset(token)
+
+
+def _faults() -> DecodeFaults:
+    return _FAULTS.get() or DecodeFaults()  # outside counting_faults: repaired, not counted
+
+
+def _finite(a: np.ndarray, path: str | Path) -> np.ndarray:
+    """`a` with NaN and infinite samples set to 0, counted."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        count = int(bad.sum())
+        _faults().nonfinite_samples += count
+        log.warning("%s: %d NaN or infinite sample(s) set to 0", path, count)
+        a = np.where(bad, np.float32(0), a)
+    return a
 
 
 def _open(path: str | Path) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream]:
@@ -23,7 +73,7 @@ def _open(path: str | Path) -> tuple[av.container.InputContainer, av.audio.strea
     try:
         container = av.open(str(path), "r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise MediaError(f"cannot open {path}: {exc}") from exc
+        raise MediaError(f"cannot open {path}: {ffmpeg_reason(exc)}") from exc
     if not container.streams.audio:
         container.close()
         raise MediaError(f"{path}: no audio stream")
@@ -35,13 +85,45 @@ def _layout(channels: int) -> str:
     return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
 
 
+def _silence(stream, packet) -> av.AudioFrame | None:
+    """A silent frame as long as an undecodable packet, at its time (None: length unknown)."""
+    rate = stream.codec_context.sample_rate or stream.rate
+    if not rate or not packet.duration or packet.time_base is None:
+        return None
+    n = round(float(packet.duration * packet.time_base) * rate)
+    if n <= 0:
+        return None
+    layout = stream.codec_context.layout.name if stream.codec_context.layout else "mono"
+    channels = stream.codec_context.channels or 1
+    frame = av.AudioFrame.from_ndarray(np.zeros((channels, n), np.float32), format="fltp",
+                                       layout=layout)
+    frame.sample_rate = rate
+    frame.pts, frame.time_base = packet.pts, packet.time_base
+    return frame
+
+
 def _frames(container, stream, path) -> Iterator[av.AudioFrame]:
-    """Yield decoded audio frames, turning decoder errors into MediaError."""
+    """Yield decoded audio frames. A packet that fails to decode is skipped, its span given as
+    silence and counted (DecodeFaults); past MAX_BAD_PACKETS, or when demuxing fails, the file
+    fails with a MediaError."""
+    bad = 0
     try:
         for packet in container.demux(stream):
-            yield from packet.decode()
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                bad += 1
+                if bad > MAX_BAD_PACKETS:
+                    raise MediaError(f"{path}: more than {MAX_BAD_PACKETS} packets failed to "
+                                     f"decode (the last: {ffmpeg_reason(exc)})") from exc
+                _faults().bad_packets += 1
+                log.warning("%s: skipped a packet at %s that failed to decode: %s", path,
+                            packet.pts, ffmpeg_reason(exc))
+                silent = _silence(stream, packet)
+                frames = [silent] if silent is not None else []
+            yield from frames
     except av.FFmpegError as exc:
-        raise MediaError(f"{path}: decoding failed: {exc}") from exc
+        raise MediaError(f"{path}: decoding failed: {ffmpeg_reason(exc)}") from exc
 
 
 def _priming_s(container, stream) -> float:
@@ -81,7 +163,7 @@ def iter_audio_blocks(
         def take(out_frames) -> Iterator[np.ndarray]:
             nonlocal have, skip
             for of in out_frames:
-                a = of.to_ndarray().reshape(-1)
+                a = _finite(of.to_ndarray().reshape(-1), path)
                 if skip and a.size:
                     a, skip = a[skip:], max(0, skip - a.size)
                 if a.size:
@@ -137,7 +219,7 @@ class SegmentReader:
             self.container.seek(int((self.t0 + seek_s) / self.stream.time_base),
                                 stream=self.stream, backward=True, any_frame=False)
         except av.FFmpegError as exc:
-            raise MediaError(f"{self.path}: seek failed: {exc}") from exc
+            raise MediaError(f"{self.path}: seek failed: {ffmpeg_reason(exc)}") from exc
 
     def read(self, start_s: float, dur_s: float) -> np.ndarray:
         """Decode dur_s seconds from start_s: (n,) if mono, else (channels, n)."""
@@ -158,13 +240,13 @@ class SegmentReader:
                 need = round((start_s - first_t) * sr) + n_out
             frame.pts = None
             for of in resampler.resample(frame):
-                chunks.append(of.to_ndarray())
+                chunks.append(_finite(of.to_ndarray(), self.path))
                 got += chunks[-1].shape[1]
             if got >= need + sr // 10:
                 break
         else:
             for of in resampler.resample(None):
-                chunks.append(of.to_ndarray())
+                chunks.append(_finite(of.to_ndarray(), self.path))
         out = np.zeros((channels, n_out), dtype=np.float32)
         if chunks and first_t is not None:
             audio = np.concatenate(chunks, axis=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 
 from core.errors import MediaError
+from worker.analysis.decode import ffmpeg_reason
 
 _TAIL_S = 20.0  # when measuring, demux only this much before the claimed end (if it is there)
 
@@ -62,7 +63,7 @@ def _last_end(container, streams, path) -> tuple[float | None, int]:
             t = float((pkt.pts + (pkt.duration or 0)) * pkt.time_base)
             end = t if end is None else max(end, t)
     except av.FFmpegError as exc:
-        raise MediaError(f"{path}: demuxing failed: {exc}") from exc
+        raise MediaError(f"{path}: demuxing failed: {ffmpeg_reason(exc)}") from exc
     return end, count
 
 
@@ -99,7 +100,7 @@ def probe_media(path: str | Path, *, fast: bool = False) -> ProbeResult:
     try:
         container = av.open(spath, "r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise MediaError(f"cannot open {path}: {exc}") from exc
+        raise MediaError(f"cannot open {path}: {ffmpeg_reason(exc)}") from exc
     with container:
         audio = container.streams.audio[0] if container.streams.audio else None
         video = container.streams.video[0] if container.streams.video else None

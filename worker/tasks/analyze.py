@@ -7,6 +7,7 @@ import numpy as np
 
 from core.errors import PermanentError
 from db.files import update_file
+from worker.analysis.decode import counting_faults
 from worker.analysis.params import AnalyzeParams
 from worker.app import app
 from worker.tasks.runner import TargetContext, run_target
@@ -25,7 +26,8 @@ def handle(ctx: TargetContext, params: AnalyzeParams) -> None:
     assert ctx.file is not None
     if not ctx.file.path:
         raise PermanentError(f"{ctx.file.key}: no local copy to analyse")
-    table = analyze_file(ctx.file.path, params)
+    with counting_faults() as faults:
+        table = analyze_file(ctx.file.path, params)
     if params.filter and len(table):
         table = table.select(predicate_mask(table.rows(), params.filter))
     stats = file_stats(table)
@@ -46,4 +48,5 @@ def handle(ctx: TargetContext, params: AnalyzeParams) -> None:
         )
         update_file(session, ctx.file.id, samples=stats["n_samples"],
                     median_power=stats["median_power"], median_hz=stats["median_hz"],
-                    median_clarity=stats["median_clarity"], median_dur=stats["median_dur"])
+                    median_clarity=stats["median_clarity"], median_dur=stats["median_dur"],
+                    bad_packets=faults.bad_packets, nonfinite_samples=faults.nonfinite_samples)
