@@ -123,10 +123,10 @@ def sort_audio(file: Path, sort: str, out: Path, overlap_ms: float | None,
 
     if out.suffix.lower() not in (".wav", ".flac", ".mp3"):
         raise ConfigError(f"--out must end in .wav, .flac or .mp3, not {out.suffix or '(none)'}")
+    parse_sort(sort, FILE_SORT_KEYS, what="--sort")  # before the analysis, not after
     params = SortedAudioParams(**given(dict(
         sort=sort, format=out.suffix.lower()[1:], overlap_ms=overlap_ms,
         pad_before_ms=pad_before_ms, pad_after_ms=pad_after_ms, match_db=match_db, limit=limit)))
-    parse_sort(sort, FILE_SORT_KEYS, what="--sort")  # before the analysis, not after
     _, table, _ = _analyse(file, knobs)
     if not len(table):
         raise ConfigError(f"{file}: no samples to sort")

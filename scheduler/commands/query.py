@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigError
 from db.subsets import SubsetParams
 from scheduler.commands.errors import Command, Group
 from scheduler.commands.options import given, model_option
@@ -21,6 +22,7 @@ from scheduler.context import catalog_session
 
 SCOPES = ("samples", "files", "items", "loops")
 TABLE_ROWS = 200  # a table without --limit shows this many rows
+FORMATS = ("table", "csv", "json", "parquet")
 
 
 def _split(text: str | None) -> list[str]:
@@ -100,9 +102,8 @@ def _cell(value: object) -> str:
 @click.option("--sort", default="", help="Sort stages, e.g. 'power=desc=0.75&clarity=desc'.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many rows.")
 @click.option("--columns", default="", help="Comma-separated names (file./item. allowed).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table"
-)
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="Default: from --out's extension (.csv .json .parquet .txt), else table.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 def query(
     scope: str,
@@ -111,36 +112,66 @@ def query(
     sort: str,
     limit: int | None,
     columns: str,
-    fmt: str,
+    fmt: str | None,
     out: Path | None,
 ) -> None:
     """List SCOPE (samples, files, items or loops) rows that pass --where, sorted and limited."""
     from db.query import run_query
 
+    fmt = fmt or output_format(out)
     if fmt == "parquet" and out is None:
-        raise click.UsageError("--format parquet needs --out FILE")
+        raise ConfigError("--format parquet needs --out FILE")
     with catalog_session(existing=True) as session:
         result = run_query(session, scope, job_id=job_id, where=where, sort=sort, limit=limit,
                            columns=_split(columns) or None)  # fmt: skip
+        rows = _Counted(result.rows)
         if fmt == "parquet":
             assert out is not None
             out.parent.mkdir(parents=True, exist_ok=True)
-            n = _write_parquet(result.columns, result.rows, out)
-            click.echo(f"{n} rows written to {out}", err=True)
-            return
-        with _output(out) as fh:
-            if fmt == "table":
-                _write_table(result.columns, result.rows, fh, None if limit else TABLE_ROWS)
-            elif fmt == "csv":
-                writer = csv.writer(fh)
-                writer.writerow(result.columns)
-                writer.writerows(result.rows)
-            else:
-                fh.write("[")
-                for i, row in enumerate(result.rows):
-                    obj = {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
-                    fh.write(("," if i else "") + "\n" + json.dumps(obj))
-                fh.write("\n]\n")
+            _write_parquet(result.columns, iter(rows), out)
+        else:
+            with _output(out) as fh:
+                if fmt == "table":
+                    _write_table(result.columns, iter(rows), fh, None if limit else TABLE_ROWS)
+                elif fmt == "csv":
+                    writer = csv.writer(fh)
+                    writer.writerow(result.columns)
+                    writer.writerows(rows)
+                else:
+                    fh.write("[")
+                    for i, row in enumerate(rows):
+                        obj = {c: _json_value(v) for c, v in zip(result.columns, row, strict=True)}
+                        fh.write(("," if i else "") + "\n" + json.dumps(obj))
+                    fh.write("\n]\n")
+    if out is not None:
+        click.echo(f"wrote {rows.count} {scope} row(s) to {out} ({fmt})", err=True)
+
+
+SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "table"}
+
+
+def output_format(out: Path | None) -> str:
+    """The format --out's extension names (a table on the terminal)."""
+    if out is None:
+        return "table"
+    try:
+        return SUFFIXES[out.suffix.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"--out {out.name}: give --format, or end the file in {', '.join(SUFFIXES)}"
+        ) from None
+
+
+class _Counted:
+    """Rows that count themselves as they are handed out."""
+
+    def __init__(self, rows: Iterator[tuple]) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Iterator[tuple]:
+        for row in self.rows:
+            self.count += 1
+            yield row
 
 
 def _stats_dir(out: Path | None, job_id: int | None) -> Path:

@@ -60,6 +60,25 @@ def test_query_formats(cli_catalog: Catalog, tmp_path: Path) -> None:
     assert pq.read_table(target).num_rows == len(cli_catalog.samples)
 
 
+def test_out_infers_the_format_and_says_what_it_wrote(cli_catalog: Catalog, tmp_path: Path) -> None:
+    job, n = cli_catalog.job_id, len(cli_catalog.samples)
+    for name, read in (("s.json", lambda p: len(json.loads(p.read_text()))),
+                       ("s.csv", lambda p: len(p.read_text().splitlines()) - 1),
+                       ("s.parquet", lambda p: pq.read_table(p).num_rows)):
+        target = tmp_path / name
+        said = CliRunner().invoke(query, ["samples", "--job", str(job), "--out", str(target)])
+        assert said.exit_code == 0, said.output
+        assert read(target) == n, name
+        fmt = name.split(".")[1]
+        assert f"wrote {n} samples row(s) to {target} ({fmt})" in said.output
+    boxed = tmp_path / "s.txt"
+    CliRunner().invoke(query, ["samples", "--job", str(job), "--limit", "2", "--out", str(boxed)])
+    assert "power" in boxed.read_text()
+    odd = CliRunner().invoke(query, ["samples", "--out", str(tmp_path / "s.xlsx")])
+    assert odd.exit_code == 2 and "give --format, or end the file in .csv" in odd.output
+    assert not (tmp_path / "s.xlsx").exists()
+
+
 def test_query_errors_are_clear(cli_catalog: Catalog) -> None:
     result = CliRunner().invoke(query, ["samples", "--where", "powr>1"])
     assert result.exit_code == 2
