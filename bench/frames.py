@@ -287,21 +287,22 @@ def synthetic_sample(n: int, scenes: int = 200) -> FrameSample:
                        color), label
 
 
-def bench_framemap(n: int) -> None:
+def bench_framemap(n: int, configs: list[tuple[str, ...]], spaces: tuple[str, ...]) -> None:
     from worker.frames.framemap import knn_label_score
 
     sample, label = synthetic_sample(n)
     tmp = Path(tempfile.mkdtemp(prefix="bench-map-"))
     try:
-        for methods in (("tsne",), ("tsne", "umap", "mds")):
-            p = FrameMapParams(methods=methods, thumb_width=16)
+        for methods in configs:
+            p = FrameMapParams(methods=methods, spaces=spaces, thumb_width=16)
             t0, c0 = time.perf_counter(), time.process_time()
             layouts = compute_layouts(sample, p)
             t1, c1 = time.perf_counter(), time.process_time()
             files = write_map(tmp, sample, layouts, p)
             t2, c2 = time.perf_counter(), time.process_time()
             scores = {k: round(knn_label_score(v, label), 3) for k, v in layouts.items()}
-            print(f"frame map of {n} frames, methods {'+'.join(methods)} over gray and hsl: "
+            print(f"frame map of {n} frames, methods {'+'.join(methods)} over "
+                  f"{' and '.join(spaces)}: "
                   f"layouts {t1 - t0:.0f} s wall ({c1 - c0:.0f} CPU s), JSON + "
                   f"{len(files.sprites)} sprite sheets + PNG {t2 - t1:.0f} s wall "
                   f"({c2 - c1:.0f} CPU s), total {t2 - t0:.0f} s wall ({c2 - c0:.0f} CPU s); "
@@ -320,6 +321,9 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1000)
     ap.add_argument("--planted", type=int, default=1000)
     ap.add_argument("--map-frames", type=int, default=100_000)
+    ap.add_argument("--map-methods", default="tsne,tsne+umap+mds",
+                    help="comma-separated configurations, each methods joined by +")
+    ap.add_argument("--map-spaces", default="gray,hsl")
     ap.add_argument("--index-entries", type=int, default=2_000_000)
     ap.add_argument("--index-queries", type=int, default=2_000_000)
     args = ap.parse_args()
@@ -331,7 +335,8 @@ def main() -> None:
     if args.part in ("index", "all"):
         bench_index(args.index_entries, args.index_queries)
     if args.part in ("framemap", "all"):
-        bench_framemap(args.map_frames)
+        configs = [tuple(c.split("+")) for c in args.map_methods.split(",")]
+        bench_framemap(args.map_frames, configs, tuple(args.map_spaces.split(",")))
 
 
 if __name__ == "__main__":
