@@ -7,8 +7,11 @@ is `queued` then has no message anywhere and, without this, waits SAMPLEMILL_REQ
 * the server's `run_id` changed since the last look (it restarted): every queued target whose
   message is not in the broker now is lost;
 * a queued target's message is in no queue list (any priority) and in no worker's unacked
-  set, for longer than `grace` seconds (so a message between the commit and the send, or
-  between a worker's pop and its claim, is never taken for lost).
+  set, and it was queued more than `grace` seconds ago (30 s: a message between the commit
+  and the send, or between a worker's pop and its entry in the unacked set, which a starved
+  worker can stretch to seconds, is not taken for lost). This catches what the run id cannot:
+  a scheduler started after the broker lost its queues, a message popped by a connection that
+  died before the worker got it.
 
 A false alarm costs a duplicate message, which tasks ignore (they claim their target).
 Reads the kombu Redis transport's layout: a list per queue and priority
@@ -74,7 +77,7 @@ class Look:
 class BrokerWatch:
     """Finds queued targets whose messages the Redis broker lost."""
 
-    def __init__(self, client: Any, queues: Sequence[str], *, grace: float = 5.0,
+    def __init__(self, client: Any, queues: Sequence[str], *, grace: float = 30.0,
                  min_interval: float = 1.0) -> None:
         self.client = client
         self.queues = tuple(queues)
