@@ -73,3 +73,11 @@ def test_sort_audio_rejects_a_bad_sort(film: tuple[Path, list[float]], tmp_path:
     out = CliRunner().invoke(main, ["sort-audio", str(film[0]), "--sort", "pitch=asc",
                                     "--out", str(tmp_path / "x.wav")])
     assert out.exit_code == 2 and "pitch=asc" in out.output
+
+
+def test_a_silent_film_prints_dashes_not_none(tmp_path: Path) -> None:
+    path = write_mp4(tmp_path / "silent.mp4", np.zeros(3 * SR, np.float32))
+    out = CliRunner().invoke(main, ["analyze", str(path)])
+    said = " ".join(out.output.split())
+    assert out.exit_code == 0 and "0 samples" in said
+    assert "median_power -" in said and "None" not in said

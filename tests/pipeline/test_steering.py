@@ -155,3 +155,43 @@ def test_status_counts_dead_work_as_stale(tmp_path: Path, monkeypatch: pytest.Mo
     stage = next(s for s in stale if s["stage"] == "fake_analyze")
     assert (stage["running"], stage["stale"], stage["eta_seconds"]) == (0, 3, None)
     assert "stale" in cli("status", outcome.job_id).output
+
+
+def test_run_starts_its_workers_again_when_they_die(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killing the local Celery main process mid-job does not end `samplemill run`: it starts
+    the workers again, as a supervisor would, and the leases give the lost work back."""
+    import os
+    import signal
+    import threading
+
+    import psutil
+
+    from tests.pipeline_harness import assert_exactly_once, wait_for
+
+    settings = configure(monkeypatch, tmp_path)
+    job = write_job(tmp_path, make_folder(tmp_path, 6), samples_per_file=2, sleep_s=1.0)
+    killed: list[int] = []
+
+    def kill_the_workers_once() -> None:
+        def running() -> bool:
+            with session_scope(catalog(settings)) as session:
+                return bool(session.scalar(select(func.count()).select_from(Target).where(
+                    Target.stage == "fake_analyze", Target.status == TargetStatus.RUNNING)))
+
+        wait_for(running, 120, "a running fake_analyze target")
+        for child in psutil.Process(os.getpid()).children():
+            if "celery" in " ".join(child.cmdline()):
+                child.send_signal(signal.SIGKILL)
+                killed.append(child.pid)
+
+    killer = threading.Thread(target=kill_the_workers_once, daemon=True)
+    killer.start()
+    outcome = run_job(job, settings, console=quiet())
+    killer.join(timeout=5)
+    assert killed, "the workers' main process was found and killed"
+    assert outcome.worker_restarts >= 1 and outcome.exit_code == 0 and outcome.failures == []
+    assert "started again" in summary_lines(outcome)[1]
+    assert_exactly_once(catalog(settings), outcome.job_id, files=6, samples_per_file=2,
+                        strict_runs=False)
