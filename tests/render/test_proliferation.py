@@ -231,3 +231,16 @@ def test_a_second_render_reuses_the_clip_cache(tmp_path: Path) -> None:
     plan3 = render_all(other, p.model_copy(update={"width": 192, "height": 108}),
                        tmp_path / "c.mp4", tmp_path / "w3", tmp_path / "cache")
     assert plan3.cache != plan.cache  # other sizes: its own cache, the first untouched
+
+
+def test_replanning_under_the_same_name_drops_the_old_plans_parts(tmp_path: Path) -> None:
+    members, _ = sync_members(tmp_path)
+    p = ProliferationParams(grid=4, grid0=2, beat_ms=300, width=128, height=72,
+                            preset="ultrafast", pad_before_ms=200, pad_after_ms=200)
+    plan = render_all(compose(members, p), p, tmp_path / "a.mp4", tmp_path / "w", tmp_path / "c")
+    q = p.model_copy(update={"beat_ms": 200.0, "pad_after_ms": 2200.0})
+    comp = compose(members, q)
+    plan2 = render_all(comp, q, tmp_path / "b.mp4", tmp_path / "w", tmp_path / "c")
+    assert plan2.frames == comp.scene.n_frames != plan.frames
+    with av.open(str(tmp_path / "b.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == comp.scene.n_frames

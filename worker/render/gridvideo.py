@@ -11,8 +11,10 @@ codec, mix), segments/NNNNN.mp4, mix.npy (+ mix.json, and mix.wav/.flac on reque
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -71,7 +73,6 @@ def plan_video(comp: Composition, p: VideoRenderParams, folder: Path, cache_root
     """Save the composition, make (or find) its clip cache and fix the chunks."""
     folder = Path(folder)
     (folder / "segments").mkdir(parents=True, exist_ok=True)
-    comp.save(folder)
     cache = ClipCache.create(cache_root, spec_for(comp, digest))
     fps = comp.scene.fps
     chunks = chunk_ranges(comp.scene.n_frames, round(p.chunk_s * fps))
@@ -81,8 +82,29 @@ def plan_video(comp: Composition, p: VideoRenderParams, folder: Path, cache_root
     doc = {"cache": str(plan.cache), "chunks": plan.chunks, "codec": asdict(plan.codec),
            "mix": asdict(plan.mix), "lossless": plan.lossless, "frames": plan.frames,
            "fps": fps, "width": plan.width, "height": plan.height}
-    _write_json(folder / "plan.json", doc)
+    staging = folder / ".staging"
+    comp.save(staging)
+    h = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
+    for name in ("scene.npz", "composition.npz"):
+        h.update((staging / name).read_bytes())
+    doc["digest"] = h.hexdigest()
+    old = folder / "plan.json"
+    if old.exists() and json.loads(old.read_text()).get("digest") != doc["digest"]:
+        _forget_outputs(folder)  # another plan under this name: its parts do not fit this one
+    for name in ("scene.npz", "composition.npz"):
+        os.replace(staging / name, folder / name)
+    _write_json(old, doc)
     return plan
+
+
+def _forget_outputs(folder: Path) -> None:
+    """Delete the segments, mix and excerpts of a previous plan in folder."""
+    for seg in (folder / "segments").glob("*.mp4"):
+        seg.unlink()
+    for name in ("mix.npy", "mix.json", "mix.wav", "mix.flac"):
+        (folder / name).unlink(missing_ok=True)
+    for excerpt in folder.glob("excerpt-*"):
+        shutil.rmtree(excerpt, ignore_errors=True)
 
 
 def load_plan(folder: Path) -> VideoPlan:
