@@ -59,3 +59,13 @@ def test_pure_media_code_knows_no_catalog_scheduler_or_celery(folder: str) -> No
                  for p in (REPO / folder).rglob(name))
     banned = ("db", "scheduler", "celery", "worker.tasks", "worker.app", "sqlalchemy")
     assert offenders(folder, banned, skip=thin) == []
+
+
+def test_render_kind_handlers_do_not_reach_up_into_the_tasks() -> None:
+    """A kind's handler gets its context from worker.context; the generic render task calls
+    it, never the other way round."""
+    handlers = sorted((REPO / "worker" / "render").rglob("handler.py"))
+    assert handlers
+    bad = [f"{p.relative_to(REPO)}: {m}" for p in handlers for m in sorted(imports(p))
+           if m == "worker.tasks" or m.startswith("worker.tasks.")]
+    assert bad == []

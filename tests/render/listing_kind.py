@@ -12,9 +12,9 @@ from core.render_kinds import MEMBER_VALUES, RenderKind, RenderParams, register_
 from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_clips, subset_row
+from worker.context import TargetContext
 from worker.layout.ranking import check_sort
 from worker.render.members import order_members
-from worker.tasks.runner import TargetContext
 
 
 class ListingParams(RenderParams):

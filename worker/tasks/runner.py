@@ -13,23 +13,20 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psutil
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from core.errors import PermanentError
 from core.settings import Settings, get_settings
 from core.stages import get_stage
 from db import state
 from db.engine import get_engine, session_scope
-from db.models import File, TargetStatus
+from db.models import TargetStatus
 from db.state import DEFERRED, LeaseLost
+from worker.context import Deferred, TargetContext
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -39,49 +36,8 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Deferred(Exception):
-    """Hand the target back until `seconds` from now without spending an attempt
-    (a server's Retry-After, a resource that is busy for a known time)."""
-
-    def __init__(self, seconds: float, message: str) -> None:
-        super().__init__(message)
-        self.seconds = seconds
-
-
 MAX_DEFERRALS = 20  # after this many, a deferral counts as a failed attempt
 MAX_DEFER_SECONDS = 6 * 3600
-
-
-@dataclass
-class TargetContext:
-    """What a stage handler gets beside its parameters: the target, its job spec and file,
-    where its outputs go, and a way to commit."""
-
-    engine: Engine
-    settings: Settings
-    target_id: int
-    stage: str
-    key: str
-    job_id: int
-    spec: dict[str, Any]
-    file: File | None
-    attempt: int
-    run_token: str
-    committed: bool = field(default=False)
-
-    def output_path(self, filename: str) -> Path:
-        """`<data>/output/job-N/<filename>`, its folder created."""
-        folder = self.settings.job_output_dir(self.job_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / filename
-
-    @contextmanager
-    def commit(self) -> Iterator[Session]:
-        """A transaction that writes the results and marks the target done, or neither."""
-        with session_scope(self.engine) as session:
-            state.complete(session, self.target_id, self.run_token)
-            yield session
-        self.committed = True
 
 
 Handler = Callable[[TargetContext, Any], None]

@@ -8,6 +8,8 @@ All the steps run in this one render target for now; the plan is made so that th
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from sqlalchemy import Engine, select
 
@@ -16,11 +18,12 @@ from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_row
 from db.models import File, Sample, SubsetMember
+from worker.context import TargetContext
+from worker.render.clipcache import ClipCache
 from worker.render.grid import GridMembers
 from worker.render.gridvideo import frames_png, render_all
 from worker.render.proliferation.compose import compose
 from worker.render.proliferation.params import ProliferationParams
-from worker.tasks.runner import TargetContext
 from worker.vsamples.film import vsample_film
 from worker.vsamples.spans import SpanParams
 
@@ -66,13 +69,16 @@ def handle(ctx: TargetContext, params: ProliferationParams) -> None:
                       data / "cache" / "clips", digest)
     sheet = frames_png(plan, [int(f) for f in np.linspace(0, plan.frames - 1, 12)],
                        ctx.output_path(f"{name}-sheet.png"))
-    mix = (plan.folder / "mix.json").read_text()
+    mix = json.loads((plan.folder / "mix.json").read_text())
+    failed = ClipCache.open(plan.cache).failed()  # films that could not be decoded: black
     with ctx.commit() as session:
         record_artifact(session, job_id=ctx.job_id, subset_id=subset_id, kind=params.kind,
                         name=name, path=out, duration=comp.scene.duration_s,
                         params={**params.model_dump(mode="json"), "frames": plan.frames,
                                 "chunks": len(plan.chunks), "cache": plan.cache.name,
-                                "sheet": str(sheet), "mix": mix, "info": comp.info})
+                                "sheet": str(sheet), "mix": mix, "info": comp.info,
+                                "failed_sources": {members.sources[i]: e
+                                                   for i, e in failed.items()}})
         record_artifact(session, job_id=ctx.job_id, subset_id=subset_id,
                         kind="contact_sheet", name=f"{name}-sheet", path=sheet,
                         duration=None, params={"frames": 12, "of": name})

@@ -10,9 +10,9 @@ from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_row
 from db.sound_video import job_films
+from worker.context import TargetContext
 from worker.render.remix.params import RemixParams
 from worker.render.remix.render import RemixResult, render_remix
-from worker.tasks.runner import TargetContext
 
 
 def _artifact_params(params: RemixParams, result: RemixResult) -> dict:

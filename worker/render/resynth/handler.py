@@ -11,10 +11,10 @@ from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_row
 from db.sound_video import job_films
+from worker.context import TargetContext
 from worker.render.resynth.params import ResynthParams
 from worker.render.resynth.render import render_resynth
 from worker.render.resynth.store import SourceFile, ensure_index, features_path, index_name
-from worker.tasks.runner import TargetContext
 
 
 def handle(ctx: TargetContext, params: ResynthParams) -> None:

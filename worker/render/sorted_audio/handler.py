@@ -8,10 +8,10 @@ from pathlib import Path
 from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_clips, subset_row
+from worker.context import TargetContext
 from worker.render.members import order_members
 from worker.render.sorted_audio.params import SortedAudioParams
 from worker.render.sorted_audio.renderer import Clip, render_sorted_audio
-from worker.tasks.runner import TargetContext
 
 
 def handle(ctx: TargetContext, params: SortedAudioParams) -> None:
