@@ -5,28 +5,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from core.errors import ConfigError
-from core.render_kinds import MEMBER_VALUES, RenderKind, RenderParams, register_kind
+from core.render_kinds import RenderKind, RenderParams, register_kind
 from db.artifacts import record_artifact
 from db.engine import session_scope
 from db.layouts import subset_clips, subset_row
 from worker.context import TargetContext
-from worker.layout.ranking import check_sort
-from worker.render.members import order_members
+from worker.render.members import MemberSort, order_members
 
 
 class ListingParams(RenderParams):
     kind: Literal["listing"] = "listing"
-    sort: str = "position=asc"
+    sort: MemberSort = "position=asc"
     fail: bool = Field(False, description="Raise a deterministic error instead of writing.")
-
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, value: str) -> str:
-        check_sort(value, MEMBER_VALUES)
-        return value
 
 
 def check(params: ListingParams, spec: dict[str, Any]) -> None:

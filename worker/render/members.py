@@ -4,11 +4,23 @@ member carries (core.render_kinds.MEMBER_VALUES); missing values sort last."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator
 
 from core.render_kinds import MEMBER_VALUES
-from worker.layout.ranking import rank
+from worker.layout.ranking import check_sort, rank
+
+
+def _member_sort(value: str) -> str:
+    check_sort(value, MEMBER_VALUES)
+    return value
+
+
+MemberSort = Annotated[str, AfterValidator(_member_sort)]
+"""A kind's parameter that orders the subset's members: `key=asc|desc&...` over MEMBER_VALUES,
+checked when the job is submitted."""
 
 
 def order_members(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from core.errors import ConfigError
 from core.render_kinds import MEMBER_VALUES, RenderParams
-from worker.layout.ranking import check_sort, parse_sort
+from worker.layout.ranking import parse_sort
+from worker.render.members import MemberSort
 
 LAYOUT_VALUES = ("tsne", "x", "y")  # what only a [[layout]] of the subset gives
 
@@ -18,7 +19,8 @@ class SortedAudioParams(RenderParams):
     """How a subset's samples are ordered and joined: sort, overlap, fades, loudness, padding."""
 
     kind: Literal["sorted_audio"] = "sorted_audio"
-    sort: str = Field("tsne=asc", description=f"{'|'.join(MEMBER_VALUES)} = asc|desc, by &.")
+    sort: MemberSort = Field("tsne=asc",
+                             description=f"{'|'.join(MEMBER_VALUES)} = asc|desc, by &.")
     format: Literal["wav", "flac", "mp3"] = "wav"
     sr: int = Field(44100, ge=8000, le=192000, description="Output sample rate.")
     channels: Literal[1, 2] = 2
@@ -32,12 +34,6 @@ class SortedAudioParams(RenderParams):
                                    "this; None keeps levels.")
     volume: float = Field(0.6, gt=0, le=1.0)
     limit: int | None = Field(None, ge=1, description="Most samples in the output.")
-
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, value: str) -> str:
-        check_sort(value, MEMBER_VALUES)
-        return value
 
 
 def check(params: SortedAudioParams, spec: dict[str, Any]) -> None:
