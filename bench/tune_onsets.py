@@ -8,6 +8,8 @@ candidates exactly as analysis does, labels the candidate nearest each note onse
 50 ms) as an onset and the rest not, and fits a logistic regression (Newton's method, L2 on
 standardised features). It prints the weights to paste into onsets.py, then scores the fitted
 decision with analyze_file on the tuning split and on the held-out split (never fitted on).
+It also fits the timing correction (TIMING_WEIGHTS, TIMING_BIAS): least squares of the
+lateness (ms, clipped to +-30) of each labelled candidate's sub-frame centre on its features.
 """
 
 from __future__ import annotations
@@ -91,14 +93,17 @@ def main() -> None:
     if (why := R.missing_tools()) is not None:
         sys.exit(why)
     tune = R.build_items(R.TUNE_INSTRUMENTS, (0, 1, 2, 3), cache=args.cache)
-    xs, ys = [], []
+    xs, ys, late = [], [], []
     for it in tune:
         idx, feats = candidates(novelty_of(it.path))
         t = idx * ONSET_HOP / SR
         label = np.zeros(idx.size)
+        lateness = np.zeros(idx.size)
         for onset in it.truth.onsets:
             if t.size and np.min(np.abs(t - onset)) <= 0.05:
-                label[int(np.argmin(np.abs(t - onset)))] = 1.0
+                k = int(np.argmin(np.abs(t - onset)))
+                label[k], lateness[k] = 1.0, 1000.0 * (t[k] - onset)
+        late.append(lateness)
         xs.append(feats)
         ys.append(label)
     x, y = np.vstack(xs), np.concatenate(ys)
@@ -110,7 +115,13 @@ def main() -> None:
     print(f"FEATURES = {O.FEATURES}")
     print(f"WEIGHTS = np.array([{', '.join(f'{v:.4f}' for v in weights)}])")
     print(f"BIAS = {bias:.4f}")
+    pos = y > 0
+    a = np.hstack([x[pos], np.ones((int(pos.sum()), 1))])
+    tw = np.linalg.lstsq(a, np.clip(np.concatenate(late)[pos], -30.0, 30.0), rcond=None)[0]
+    print(f"TIMING_WEIGHTS = np.array([{', '.join(f'{v:.2f}' for v in tw[:-1])}])")
+    print(f"TIMING_BIAS = {tw[-1]:.2f}")
     O.WEIGHTS, O.BIAS = weights, bias
+    O.TIMING_WEIGHTS, O.TIMING_BIAS = tw[:-1], float(tw[-1])
     held = (R.build_items(R.TUNE_INSTRUMENTS, (100, 101, 102, 103), cache=args.cache)
             + R.build_items(R.HELDOUT_INSTRUMENTS, (100, 101, 102, 103), cache=args.cache))
     for name, items in (("tune", tune), ("held-out", held)):

@@ -80,9 +80,9 @@ class Analyzer:
         frames = self.store.all()
         new = self.tracker.update(frames.flux.reshape(-1), frames.conc.reshape(-1),
                                   frames.level.reshape(-1), frames.start * SUB, final)
-        self.pending_onsets += [c * ONSET_HOP for c in new]  # sample positions
+        self.pending_onsets += new  # sample positions
         # Any onset decided later lies at or after this sample.
-        settled = self.tracker.settled * ONSET_HOP
+        settled = self.tracker.settled
         ready, i, pend = [], 0, self.pending_onsets
         while i < len(pend):
             s = pend[i]
@@ -123,7 +123,7 @@ class Analyzer:
     def _keep_from(self) -> int:
         """Return the first frame any future sample or decision can still need."""
         if self.onset_mode:
-            first = (self.tracker.settled - self.tracker.lookback) // SUB
+            first = (self.tracker.settled // ONSET_HOP - self.tracker.lookback) // SUB
             if self.pending_onsets:
                 first = min(first, self.pending_onsets[0] // P.HOP)
             return max(0, first - 1)
