@@ -146,6 +146,28 @@ def make_big_job(engine, targets: int) -> int:  # type: ignore[no-untyped-def]
         return job.id
 
 
+SEEN = {"audio": 0, "miss": 0}
+
+
+def counted(app):  # type: ignore[no-untyped-def]
+    """The app, counting the sample-audio requests that reach it and its cache misses."""
+
+    async def wrapper(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http" or not scope["path"].startswith("/media/samples/"):
+            return await app(scope, receive, send)
+        SEEN["audio"] += 1
+
+        async def watch(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start" and (b"x-cache", b"miss") in \
+                    message.get("headers", []):
+                SEEN["miss"] += 1
+            await send(message)
+
+        return await app(scope, receive, watch)
+
+    return wrapper
+
+
 def first_draw(page, url: str) -> float:  # type: ignore[no-untyped-def]
     page.goto(url)
     wait_js(page, "window.sampleMap && (window.sampleMap.ready || window.sampleMap.error)")
@@ -154,8 +176,12 @@ def first_draw(page, url: str) -> float:  # type: ignore[no-untyped-def]
 
 
 def hover_latencies(page, url: str, hovers: int) -> list[float]:  # type: ignore[no-untyped-def]
-    """Hover `hovers` distinct points (fresh page: no decoded buffers) and return each
-    hover's time to sound (s)."""
+    """Hover `hovers` distinct points (fresh page: no decoded buffers, the browser's HTTP
+    cache off) and return each hover's time to sound (s)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.clearBrowserCache")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    before = dict(SEEN)
     page.goto(url)
     wait_js(page, "window.sampleMap && window.sampleMap.ready")
     page.click("#sound")
@@ -177,7 +203,10 @@ def hover_latencies(page, url: str, hovers: int) -> list[float]:  # type: ignore
         wait_js(page, f"window.sampleMap.played + window.sampleMap.errors >= {k}", 10_000)
         page.wait_for_timeout(30)
     assert page.evaluate("window.sampleMap.errors") == 0
-    return [v / 1000 for v in page.evaluate("window.sampleMap.latencies")]
+    latencies = [v / 1000 for v in page.evaluate("window.sampleMap.latencies")]
+    print(f"  {len(latencies)} hovers: {SEEN['audio'] - before['audio']} audio requests reached "
+          f"the server, {SEEN['miss'] - before['miss']} decoded there (cache misses)")
+    return latencies
 
 
 def nav_time(page, url: str) -> float:  # type: ignore[no-untyped-def]
@@ -215,7 +244,7 @@ def main() -> None:
     print(f"jobs of {args.targets} and 102 targets built in {time.perf_counter() - t:.1f} s")
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     cache = Path(settings.data_dir) / "web-cache"
-    with Server(create_app(settings)) as server, chromium() as browser:
+    with Server(counted(create_app(settings))) as server, chromium() as browser:
         base = server.url
         draws: dict[int, list[float]] = {big: [], small: []}
         for _ in range(args.repeat):

@@ -468,3 +468,35 @@ def test_retry_unknown_stage(client: TestClient, webcat: WebCatalog) -> None:
                                                            "stage": "probe"},
                      headers={"accept": "application/json"})
     assert ok.json()["retried"] == 1
+
+
+@pytest.mark.postgres
+def test_routes_on_postgres(postgres_url: str, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The same pages over a PostgreSQL catalog (the at-scale default)."""
+    from pathlib import Path
+
+    from tests.pipeline_harness import configure
+    from tests.web.webcatalog import build
+
+    settings = configure(monkeypatch, tmp_path, catalog_url=postgres_url)
+    cat = build(catalog(settings), Path(settings.data_dir), tmp_path / "outside")
+    with TestClient(create_app(settings), base_url=BASE) as c:
+        job = c.get(f"/api/jobs/{cat.job_id}").json()
+        assert job["failed"] == 1 and job["failures"][0]["traceback"] == TRACEBACK
+        rows = c.get("/api/catalog", params={"where": "power>0.5", "sort": "power=desc"}).json()
+        power = rows["columns"].index("power")
+        values = [r[power] for r in rows["rows"]]
+        assert values and values == sorted(values, reverse=True) and min(values) > 0.5
+        bad = c.get("/api/catalog", params={"where": "power>>1"}).json()
+        assert bad["error"]["position"] == len("power>")
+        _, cols = parse_points(c.get(f"/api/jobs/{cat.job_id}/subsets/main/points").content)
+        assert cols["id"].astype(int).tolist() == cat.samples
+        audio, rate = decode(c.get(f"/media/samples/{cat.samples[3]}.wav").content)
+        assert dominant_hz(audio, rate) == pytest.approx(cat.f0[3], rel=0.03)
+        pack = zipfile.ZipFile(io.BytesIO(c.get("/pack.zip", params={
+            "ids": f"{cat.samples[0]},{cat.samples[1]}"}).content))
+        assert len([n for n in pack.namelist() if n.endswith(".wav")]) == 2
+        r = c.post(f"/jobs/{cat.job_id}/retry", data={"csrf": csrf_of(c)},
+                   headers={"accept": "application/json"})
+        assert r.json()["retried"] == 1
+        assert c.get(f"/api/jobs/{cat.job_id}").json()["status"] == "active"

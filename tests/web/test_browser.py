@@ -153,6 +153,7 @@ def test_map_hover_plays_and_packs(real_job: RealJob, browser) -> None:  # type:
     assert any(u.endswith(f"/media/samples/{played}.opus") for u in requests)
     assert page.evaluate("window.sampleMap.indexOf(window.sampleMap.lastPlayedId)") >= 0
     wait_js(page, "window.sampleMap.ended >= 1", 10_000)  # it really played
+    shot(page, real_job, "map")
     # the same point does not re-trigger at once; the grid view plays another
     page.mouse.move(spot["x"] + 0.5, spot["y"])
     cell = page.evaluate("window.sampleMap.screenOf(40, 'grid')")
@@ -175,7 +176,7 @@ def test_map_hover_plays_and_packs(real_job: RealJob, browser) -> None:  # type:
     page.keyboard.up("Shift")
     ids = page.evaluate("window.sampleMap.collected()")
     assert len(ids) == 2
-    shot(page, real_job, "map")
+    shot(page, real_job, "map-collected")
     with page.expect_download() as download:
         page.click("#download-pack")
     zf = zipfile.ZipFile(download.value.path())

@@ -56,8 +56,13 @@
     }
     lastStatus = j.status; lastFailed = j.failed;
   }
+  let lastWork = null;
   async function queuePage(table) {
     const q = await sm.getJSON(table.dataset.live);
+    // who runs what changed (or the broker came or went): show the new picture
+    const work = JSON.stringify([q.reachable, q.workers, q.running]);
+    if (lastWork !== null && work !== lastWork) { location.reload(); return; }
+    lastWork = work;
     for (const [name, depth] of Object.entries(q.queues)) {
       const row = table.querySelector('tr[data-queue="' + name + '"]');
       if (row) setText(row, "depth", depth);
