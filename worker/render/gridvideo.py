@@ -153,7 +153,7 @@ def render_mix(plan: VideoPlan) -> dict:
 
         with AudioWriter(plan.folder / f"mix.{plan.lossless}", plan.mix.sr, 2) as w:
             w.write(result.audio)
-    report = {"loudness": result.loudness, "true_peak_db": result.true_peak_db,
+    report = {"loudness": _finite(result.loudness), "true_peak_db": _finite(result.true_peak_db),
               "plays": result.plays, "renders": result.renders,
               "failed_clips": [int(m.sample_id[c]) for c in result.failed_clips]}
     _write_json(report_path, report)
@@ -241,6 +241,11 @@ def render_all(comp: Composition, p: VideoRenderParams, out: Path, work: Path,
     render_mix(plan)
     join_video(plan, Path(out))
     return plan
+
+
+def _finite(x: float) -> float | None:
+    """x, or None for ±inf / NaN (silence), so reports stay strict JSON."""
+    return float(x) if np.isfinite(x) else None
 
 
 def _write_json(path: Path, doc: dict) -> None:
