@@ -16,10 +16,12 @@ def web(host: str, port: int) -> None:
     """Watch jobs, browse the catalog and hear sample maps in a browser."""
     import uvicorn
 
+    from scheduler.context import existing_catalog_engine
     from scheduler.web.app import create_app
     from scheduler.web.security import is_loopback
 
     settings = get_settings()
+    existing_catalog_engine()  # a page that only reads never creates a catalog: say where
     app = create_app(settings, host=host)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"samplemill web on http://{shown}:{port}/  "

@@ -440,6 +440,21 @@ def test_web_command_help() -> None:
     assert bad.exit_code == 2
 
 
+def test_web_command_never_creates_a_catalog(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from core.settings import reset_settings
+    from scheduler.cli import main
+
+    monkeypatch.setenv("SAMPLEMILL_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.delenv("SAMPLEMILL_CATALOG_URL", raising=False)
+    reset_settings()
+    out = CliRunner().invoke(main, ["web", "--port", "1"])
+    assert out.exit_code == 2 and "no samplemill catalog at" in out.output
+    assert "Traceback" not in out.output and not (tmp_path / "nothing").exists()
+    reset_settings()
+
+
 def test_catalog_engine_is_the_settings_one(client: TestClient, web_settings) -> None:  # type: ignore[no-untyped-def]
     assert client.app.state.web.engine is catalog(web_settings)  # type: ignore[attr-defined]
     assert TargetStatus.FAILED == "failed"

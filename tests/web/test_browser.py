@@ -160,6 +160,40 @@ def test_map_hover_plays_and_packs(real_job: RealJob, browser) -> None:  # type:
     page.mouse.move(cell["x"], cell["y"])
     wait_js(page, "window.sampleMap.played >= 2", 10_000)
     assert page.evaluate("window.sampleMap.errors") == 0
+    # several voices at once, never more than asked for; the length cap cuts a voice short
+    long = page.evaluate(f"[...Array({n}).keys()].filter(i => window.sampleMap.valueOf('dur', i)"
+                         " >= 600)")
+    assert len(long) >= 5
+    page.fill("#voices", "2")
+    page.locator("#cap").fill("2000")
+    most = 0
+    for i in long[:4]:
+        before = page.evaluate("window.sampleMap.played")
+        p = page.evaluate(f"window.sampleMap.screenOf({i}, 'grid')")
+        page.mouse.move(p["x"], p["y"])
+        wait_js(page, f"window.sampleMap.played + window.sampleMap.errors > {before}")
+        most = max(most, page.evaluate("window.sampleMap.active"))
+    assert most == 2, "two voices sound together, and no more"
+    wait_js(page, "window.sampleMap.active === 0", 5_000)
+    page.locator("#cap").fill("100")
+    before = page.evaluate("window.sampleMap.played")
+    p = page.evaluate(f"window.sampleMap.screenOf({long[4]}, 'grid')")
+    page.mouse.move(p["x"], p["y"])
+    wait_js(page, f"window.sampleMap.played > {before}")
+    page.wait_for_timeout(350)
+    assert page.evaluate("window.sampleMap.active") == 0, "a 600+ ms sample stopped at 100 ms"
+    # a filter leaves out points: they neither draw in colour nor play
+    page.select_option("#filter-feature", "power")
+    page.fill("#filter-lo", "2")  # power is 0-1: nothing passes
+    assert page.locator("#map-status").inner_text().startswith("0 of ")
+    played = page.evaluate("window.sampleMap.played")
+    p = page.evaluate("window.sampleMap.screenOf(30, 'grid')")
+    page.mouse.move(p["x"], p["y"])
+    page.wait_for_timeout(400)
+    assert page.evaluate("window.sampleMap.played") == played
+    page.fill("#filter-lo", "")
+    assert " of " not in page.locator("#map-status").inner_text() or \
+        page.locator("#map-status").inner_text().startswith(f"{n} of ")
     # zoom in over the t-SNE view, then click to select and open the source in context
     page.mouse.move(spot["x"], spot["y"])
     page.mouse.wheel(0, -400)

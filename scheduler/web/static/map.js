@@ -295,6 +295,7 @@
   };
   stats.indexOf = (id) => { for (let i = 0; i < S.n; i++) if (S.col.id[i] === id) return i; return -1; };
   stats.idAt = (i) => S.col.id[i];
+  stats.valueOf = (name, i) => S.col[name][i];
   stats.collected = () => S.collected.map((i) => S.col.id[i]);
 
   function bind(which) {
