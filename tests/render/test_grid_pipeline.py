@@ -1,4 +1,4 @@
-"""proliferation end to end through real workers on the embedded default: generated films ->
+"""proliferation end to end through real workers, on SQLite and PostgreSQL: generated films ->
 samples -> subset -> grid -> the grid video, whose frames, length and flash/beep sync match
 its plan, with a contact sheet beside it."""
 
@@ -58,8 +58,9 @@ pad_after_ms = 500
 
 
 @pytest.mark.slow
-def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = configure(monkeypatch, tmp_path)
+def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        catalog_url: str) -> None:
+    settings = configure(monkeypatch, tmp_path, catalog_url=catalog_url)
     folder = tmp_path / "films"
     folder.mkdir()
     for i in range(3):
