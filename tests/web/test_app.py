@@ -515,3 +515,14 @@ def test_routes_on_postgres(postgres_url: str, tmp_path, monkeypatch) -> None:  
                    headers={"accept": "application/json"})
         assert r.json()["retried"] == 1
         assert c.get(f"/api/jobs/{cat.job_id}").json()["status"] == "active"
+
+
+def test_names_are_escaped(client: TestClient, webcat: WebCatalog) -> None:
+    engine = client.app.state.web.engine  # type: ignore[attr-defined]
+    with session_scope(engine) as s:
+        job = s.get(Job, webcat.job_id)
+        assert job is not None
+        job.name = '<script>alert("x")</script>'
+    for url in ("/jobs", f"/jobs/{webcat.job_id}", "/catalog"):
+        page = client.get(url).text
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
