@@ -33,7 +33,9 @@ def summary_lines(outcome: RunOutcome, job_file: Path | None = None) -> list[str
         lines.append(f"  local workers were started again {outcome.worker_restarts} time(s)")
     if outcome.progress is not None and outcome.progress.stages:
         counts = ", ".join(
-            f"{s.stage} {s.done}/{s.total}" + (f" ({s.failed} failed)" if s.failed else "")
+            f"{s.stage} {s.done}/{s.total}" + "".join(
+                f" ({n} {what})" for n, what in ((s.failed, "failed"), (s.blocked, "blocked"))
+                if n)
             for s in outcome.progress.stages
         )
         lines.append(f"  {counts}")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import NotFoundError
 from core.stages import Stage, job_stages
-from db.models import Artifact, File, Job, Subset, Target, TargetStatus, utcnow
+from db.models import Artifact, File, Job, JobStatus, Subset, Target, TargetStatus, utcnow
 from db.targets import file_stage_total
 
 
@@ -70,6 +70,7 @@ class StageCounts:
     rate: float
     eta_seconds: float | None
     stale: int = 0  # "running" with a heartbeat older than the lease: its worker is gone
+    blocked: int = 0  # never made, because what they need failed earlier (the job has ended)
 
     @property
     def finished(self) -> int:
@@ -83,12 +84,14 @@ def stage_counts(
     *,
     window_seconds: float = 120.0,
     lease_seconds: float | None = None,
+    ended: bool = False,
 ) -> StageCounts:
     """Counts per status, the recent completion rate and an ETA for one stage.
 
     With `lease_seconds`, running targets whose heartbeat is older than that are counted as
     stale, not running (the scheduler will re-queue them); with nothing running or queued there
-    is no ETA, however recent the last completions.
+    is no ETA, however recent the last completions. Once the job has `ended`, a file stage's
+    targets never made (an earlier stage failed for their file) are blocked, not pending.
     """
     rows = dict(
         session.execute(
@@ -115,7 +118,8 @@ def stage_counts(
     first = max(first, since) if first is not None else None
     span = max(1.0, (utcnow() - first).total_seconds()) if first is not None else window_seconds
     rate = recent / span if recent else 0.0
-    pending = rows.get(TargetStatus.PENDING, 0) + not_created
+    blocked = not_created if ended else 0
+    pending = rows.get(TargetStatus.PENDING, 0) + not_created - blocked
     queued, running = rows.get(TargetStatus.QUEUED, 0), rows.get(TargetStatus.RUNNING, 0)
     stale = 0
     if lease_seconds is not None and running:
@@ -140,6 +144,7 @@ def stage_counts(
         rate=rate,
         eta_seconds=(remaining / rate) if rate > 0 and working else None,
         stale=stale,
+        blocked=blocked,
     )
 
 
@@ -167,7 +172,8 @@ def job_progress(
     """Where one job stands, stage by stage; NotFoundError when there is no such job.
     `lease_seconds` tells running work from work whose worker is gone (see stage_counts)."""
     job = get_job(session, job_id)
-    counts = [stage_counts(session, job_id, stage, lease_seconds=lease_seconds)
+    ended = job.status in JobStatus.ENDED
+    counts = [stage_counts(session, job_id, stage, lease_seconds=lease_seconds, ended=ended)
               for stage in job_stages(job.spec)]
     return JobProgress(job.id, job.name, job.status, counts)
 

@@ -101,14 +101,15 @@ def status(job: int | None, as_json: bool) -> None:
         table = Table(title=f"job {p.job_id} · {p.name} · {describe_status(p.status, failed)}",
                       title_justify="left")
         for col in ("stage", "total", "pending", "queued", "running", "stale", "done",
-                    "failed", "skipped", "rate/s", "ETA"):
+                    "failed", "blocked", "skipped", "rate/s", "ETA"):
             table.add_column(col, justify="left" if col == "stage" else "right")
         for s in p.stages:
             eta = "-"
             if s.eta_seconds:
                 eta = f"{int(s.eta_seconds // 60)}:{int(s.eta_seconds % 60):02d}"
             table.add_row(s.stage, *(str(v) for v in (s.total, s.pending, s.queued, s.running,
-                          s.stale, s.done, s.failed, s.skipped)), f"{s.rate:.1f}", eta)
+                          s.stale, s.done, s.failed, s.blocked, s.skipped)),
+                          f"{s.rate:.1f}", eta)
         console.print(table)
 
 

@@ -45,6 +45,9 @@ def _run_and_check(settings: Settings, root: Path, films: int) -> int:
     assert outcome.status == "partial" and outcome.exit_code == 3, "done, 1 failed"
     assert [(f.stage, f.file) for f in outcome.failures] == [("probe", "corrupt.mp4")]
     assert outcome.failures[0].attempts == 1, "a corrupt file is not retried"
+    assert outcome.progress is not None
+    analyze = next(s for s in outcome.progress.stages if s.stage == "analyze")
+    assert (analyze.blocked, analyze.pending) == (1, 0), "its analysis is blocked, not pending"
     engine = catalog(settings)
     with session_scope(engine) as session:
         files = {f.key: f for f in session.scalars(select(File))}

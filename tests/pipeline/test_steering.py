@@ -44,6 +44,8 @@ def test_partial_failure_is_done_with_failures_and_retry_after_a_fix(
     lines = summary_lines(outcome, job)
     assert lines[0].startswith(f"job {outcome.job_id}: done, 3 failed")
     assert "fake_analyze 5/8 (3 failed)" in lines[1]
+    assert outcome.progress is not None
+    assert all(s.pending == 0 for s in outcome.progress.stages), "an ended job has none"
     assert any(f"samplemill retry {outcome.job_id}" in line for line in lines)
 
     listed = cli("jobs")
