@@ -526,3 +526,10 @@ def test_names_are_escaped(client: TestClient, webcat: WebCatalog) -> None:
     for url in ("/jobs", f"/jobs/{webcat.job_id}", "/catalog"):
         page = client.get(url).text
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
+
+
+def test_job_page_offers_a_stage_retry(client: TestClient, webcat: WebCatalog) -> None:
+    page = client.get(f"/jobs/{webcat.job_id}").text
+    row = page[page.index('data-stage="probe"'):]
+    row = row[:row.index("</tr>")]
+    assert 'name="stage" value="probe"' in row and "Retry 1" in row
