@@ -100,6 +100,8 @@ def test_each_page_opens(real_job: RealJob, browser) -> None:  # type: ignore[no
     shot(page, real_job, "jobs")
     page.goto(f"{base}/jobs/{job}")
     assert page.locator('#stages tr[data-stage="analyze"] [data-f="done"]').inner_text() == "4"
+    # the broken file's analysis was never made: blocked, not pending
+    assert page.locator('#stages tr[data-stage="analyze"] [data-f="blocked"]').inner_text() == "1"
     assert page.locator("#failures tbody tr").count() == 1
     assert "zz-broken.mp4" in page.locator("#failures").inner_text()
     page.locator("#failures details summary").click()
@@ -242,4 +244,7 @@ def test_retry_a_failed_target_and_see_it_run(real_job: RealJob, browser) -> Non
     probe = page.locator('#stages tr[data-stage="probe"]')
     assert probe.locator('[data-f="done"]').inner_text() == "5"
     assert probe.locator('[data-f="failed"]').inner_text() == "0"
+    analyze = page.locator('#stages tr[data-stage="analyze"]')
+    assert analyze.locator('[data-f="done"]').inner_text() == "5"
+    assert analyze.locator('[data-f="blocked"]').inner_text() == "0"
     shot(page, real_job, "job-retried")

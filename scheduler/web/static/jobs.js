@@ -36,7 +36,7 @@
     for (const s of j.stages) {
       let row = table.querySelector('tr[data-stage="' + s.stage + '"]');
       if (!row) { location.reload(); return; }
-      for (const k of ["total", "pending", "queued", "running", "done", "failed", "skipped"]) setText(row, k, s[k]);
+      for (const k of ["total", "pending", "queued", "running", "done", "failed", "skipped", "blocked"]) setText(row, k, s[k] === undefined ? "" : s[k]);
       setText(row, "rate", s.rate.toFixed(2));
       setText(row, "eta", sm.duration(s.eta_seconds));
       setBar(row, "bar", s.total ? (100 * s.finished) / s.total : 0);
