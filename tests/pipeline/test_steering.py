@@ -197,3 +197,38 @@ def test_run_starts_its_workers_again_when_they_die(
     assert "started again" in summary_lines(outcome)[1]
     assert_exactly_once(catalog(settings), outcome.job_id, files=6, samples_per_file=2,
                         strict_runs=False)
+
+
+def test_ctrl_c_leaves_nothing_shown_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after Ctrl-C, `status` shows no target running or queued and no ETA; running the
+    same file again resumes the job and finishes it."""
+    import os
+    import signal
+    import threading
+
+    from tests.pipeline_harness import wait_for
+
+    settings = configure(monkeypatch, tmp_path)
+    job = write_job(tmp_path, make_folder(tmp_path, 6), samples_per_file=1, sleep_s=1.5)
+
+    def interrupt_once_running() -> None:
+        def running() -> bool:
+            with session_scope(catalog(settings)) as session:
+                return bool(session.scalar(select(func.count()).select_from(Target).where(
+                    Target.stage == "fake_analyze", Target.status == TargetStatus.RUNNING)))
+
+        wait_for(running, 120, "a running fake_analyze target")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    stopped = run_job(job, settings, console=quiet())
+    assert stopped.interrupted and stopped.exit_code == 130
+    assert "resumes it" in summary_lines(stopped, job)[0]
+    shown = json.loads(cli("status", stopped.job_id, "--json").output)[0]
+    assert shown["status"] == "active"
+    for stage in shown["stages"]:
+        assert (stage["queued"], stage["running"], stage["eta_seconds"]) == (0, 0, None), stage
+    resumed = run_job(job, settings, console=quiet())
+    assert resumed.job_id == stopped.job_id and resumed.status == JobStatus.DONE
