@@ -302,7 +302,7 @@ def runs_from_seeds(a: Seq, b: Seq, i: np.ndarray, j: np.ndarray, mp: MatchParam
             continue
         run, (off, lo, length) = run_from_seed(a, b, si, si + sd, mp, self_seq=self_seq)
         # a run found covers its neighbouring diagonals too; a rejected one only its own
-        slack = mp.align_radius if run is not None else 0
+        slack = 8 * mp.align_radius if run is not None else 0  # as far as alignment moves
         _cover(i, d, done, off, lo - mp.max_gap, lo + length + mp.max_gap, s, slack=slack)
         _cover(i, d, done, sd, si - mp.min_frames, si + mp.min_frames, s, slack=0)
         if run is not None:
@@ -332,6 +332,6 @@ def _cover(i: np.ndarray, d: np.ndarray, done: np.ndarray, off: int, lo: int, hi
 def _implied(i: int, d: int, r: Run) -> bool:
     """Whether seed (i, i + d) lies on a multiple of periodic run r's period, inside it."""
     k = round(d / r.offset)
-    if k < 2 or abs(d - k * r.offset) > k + 1:
+    if k < 2 or abs(d - k * r.offset) > k + 24:  # 24: as far as alignment moves a seed
         return False
     return r.start - 2 <= i and i + d <= r.start + r.offset + r.length + 2

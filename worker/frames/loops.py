@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from worker.frames.align import MatchParams, Run, Seq, runs_from_seeds, thin
-from worker.frames.hashindex import HashIndex
+from worker.frames.hashindex import HashIndex, hamming, unique_sorted
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class LoopParams:
     thin_bits: int = 2  # index a frame when its pHash moved this many bits
     chunk_bits: int = 16  # multi-index hashing chunk (16: 8 tables over 128 bits)
     max_bucket: int = 2048
+    max_later: int = 8  # seeds per frame: its nearest later matches (copies counted exactly
+    # up to this many; a regular loop needs only its period)
 
     def match(self, fps: float) -> MatchParams:
         """The per-frame matching parameters at `fps` processed frames per second."""
@@ -72,11 +76,47 @@ def find_runs(seq: Seq, params: LoopParams) -> list[Run]:
         return []
     index = HashIndex(seq.codes[rows], chunk_bits=params.chunk_bits,
                       max_bucket=params.max_bucket)
-    qi, ei, _ = index.search(seq.codes[rows], params.seed_tolerance)
-    i, j = rows[qi], rows[ei]
-    keep = (j - i) >= mp.min_offset
-    i, j = i[keep], j[keep]
+    i, j = _seeds(index, seq.codes[rows], rows, params, mp.min_offset)
     return runs_from_seeds(seq, seq, i, j, mp, self_seq=True)
+
+
+def _distinct(qi: np.ndarray, off: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each (query, offset) pair once (chunks of the index find a pair several times)."""
+    key = unique_sorted(qi * span + off)
+    return key // span, key % span
+
+
+def _nearest_later(qi: np.ndarray, off: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` smallest offsets of each query (qi grouped in any order)."""
+    order = np.lexsort((off, qi))
+    q = qi[order]
+    first = np.searchsorted(q, q, side="left")
+    rank = np.arange(len(q)) - first
+    return order[rank < k]
+
+
+def _seeds(index: HashIndex, codes: np.ndarray, rows: np.ndarray, params: LoopParams,
+           min_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seed pairs (i, j), j - i >= min_offset: for each indexed frame, its `max_later`
+    nearest later matches. A film looped a hundred times would otherwise give every frame a
+    hundred partners (the period's multiples are implied by the first), and memory would
+    grow with the square of the loop count; queries go in small blocks for the same reason."""
+    out_q, out_off = [], []
+    span = int(rows.max(initial=0)) + 1
+    for qi, ent in index.candidates(codes, block=1 << 13, max_pairs=2_000_000, dedupe=False):
+        d = hamming(codes[qi], index.codes[ent])
+        off = rows[ent] - rows[qi]
+        keep = (d <= params.seed_tolerance) & (off >= min_offset)
+        qi, off = _distinct(qi[keep], off[keep], span)
+        sel = _nearest_later(qi, off, params.max_later)
+        out_q.append(qi[sel])
+        out_off.append(off[sel])
+    if not out_q:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    qi, off = _distinct(np.concatenate(out_q), np.concatenate(out_off), span)
+    sel = _nearest_later(qi, off, params.max_later)
+    i = rows[qi[sel]]
+    return i, i + off[sel]
 
 
 def _redundant(s: Run, runs: list[Run], tol: int) -> bool:
