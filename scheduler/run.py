@@ -230,6 +230,11 @@ def run_job(
                     console.print(f"local workers exited; starting them again (see "
                                   f"{workers.log_path})", highlight=False)
                     workers.stop(grace=0)
+                    with session_scope(engine) as session:
+                        # The dead workers may hold any queued message unacked (prefetch,
+                        # late acks) until the visibility timeout: send those again now.
+                        held = [row[0] for row in state.queued_targets(session, [job_id])]
+                        state.release(session, held)
                     workers.start()
 
                 scheduler.run_forever(
