@@ -45,10 +45,14 @@ def test_status_queue_and_failures_while_a_job_runs(
             return any(s["stage"] == "fake_analyze" and s["running"] > 0 for s in stages)
 
         wait_for(running, 60, "a running target in `samplemill status`")
-        queue = _json(["queue", "--json", "--timeout", "3"])
-        assert set(queue["queues"]) == {"io", "cpu", "render"}  # type: ignore[index]
-        busy = [t for tasks in queue["workers"].values() for t in tasks]  # type: ignore[index]
-        assert any(t["task"] == "tests.fake_analyze" for t in busy), queue
+        def queue_shows_analysis() -> bool:
+            # A worker may be between tasks, or on a checksum, at the moment `queue` asks.
+            queue = _json(["queue", "--json", "--timeout", "3"])
+            assert set(queue["queues"]) == {"io", "cpu", "render"}  # type: ignore[index]
+            busy = [t for tasks in queue["workers"].values() for t in tasks]  # type: ignore[index]
+            return any(t["task"] == "tests.fake_analyze" for t in busy)
+
+        wait_for(queue_shows_analysis, 60, "`samplemill queue` showing a fake_analyze task")
         wait_for(lambda: job_status(catalog(settings), job_id) != JobStatus.ACTIVE, 120,
                  "the job to finish")
     finally:
