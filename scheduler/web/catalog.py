@@ -22,7 +22,7 @@ from db import read
 from db.query import ExpressionError, build_query, run_query
 from db.query.columns import SCOPES
 from db.read import web as wread
-from scheduler.web.app import ctx, json_response
+from scheduler.web.context import ctx, json_response
 
 PAGE_SIZES = (25, 50, 100, 250, 500)
 DOWNLOAD_CAP = 5_000_000

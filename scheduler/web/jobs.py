@@ -18,7 +18,7 @@ from db.models import utcnow
 from db.read import web as wread
 from db.read.jobs import ArtifactRecord
 from scheduler.web import actions
-from scheduler.web.app import check_csrf, ctx, form_fields, json_response, wants_json
+from scheduler.web.context import check_csrf, ctx, form_fields, json_response, wants_json
 
 AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac"}
 VIDEO = {".mp4", ".webm", ".mkv", ".mov", ".m4v"}

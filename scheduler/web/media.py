@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from core.errors import NotFoundError
 from db.read import web as wread
-from scheduler.web.app import WebContext, ctx, json_response
+from scheduler.web.context import WebContext, ctx, json_response
 from scheduler.web.security import inside
 from worker.render import preview
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from db.read import web as wread
-from scheduler.web.app import ctx, json_response
+from scheduler.web.context import ctx, json_response
 
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="broker")
 BROKER_TIMEOUT = 3.0

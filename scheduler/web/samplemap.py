@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from db import read
 from db.read import web as wread
-from scheduler.web.app import ctx, json_response
+from scheduler.web.context import ctx, json_response
 from scheduler.web.media import _stamp
 from worker.render import preview
 
