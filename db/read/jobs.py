@@ -3,6 +3,7 @@ artifacts it left."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,20 +193,26 @@ class JobSummary:
     finished_at: datetime | None
 
 
+def status_counts(session: Session, job_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each of these jobs' targets counted by status, in one grouped query."""
+    counts: dict[int, dict[str, int]] = {j: {} for j in job_ids}
+    if job_ids:
+        for job_id, status, n in session.execute(
+            select(Target.job_id, Target.status, func.count())
+            .where(Target.job_id.in_(list(job_ids)))
+            .group_by(Target.job_id, Target.status)
+        ):
+            counts[job_id][status] = int(n)
+    return counts
+
+
 def job_summaries(session: Session, *, limit: int = 50) -> list[JobSummary]:
     """The newest jobs with their target counts, newest first (two queries in all)."""
     jobs = list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
-    counts: dict[int, dict[str, int]] = {}
-    if jobs:
-        for job_id, status, n in session.execute(
-            select(Target.job_id, Target.status, func.count())
-            .where(Target.job_id.in_([j.id for j in jobs]))
-            .group_by(Target.job_id, Target.status)
-        ):
-            counts.setdefault(job_id, {})[status] = int(n)
+    counts = status_counts(session, [j.id for j in jobs])
     out = []
     for j in jobs:
-        c = counts.get(j.id, {})
+        c = counts[j.id]
         finished = sum(c.get(s, 0) for s in TargetStatus.FINISHED)
         out.append(JobSummary(j.id, j.name, j.status, sum(c.values()), finished,
                               c.get(TargetStatus.FAILED, 0), j.created_at, j.finished_at))

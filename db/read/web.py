@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFoundError
 from db.models import Artifact, File, Item, Job, Sample, Subset, SubsetMember, Target, TaskRun
 from db.models import TargetStatus as TS
-from db.read.jobs import ArtifactRecord, get_job
+from db.read.jobs import ArtifactRecord, get_job, status_counts
 from db.read.media import SampleRecord
 from db.read.subsets import get_subset
 
@@ -289,13 +289,7 @@ class JobSummary:
 
 def job_summaries(session: Session, job_ids: Sequence[int]) -> dict[int, JobSummary]:
     """Target counts by status for each of these jobs, in one grouped query."""
-    counts: dict[int, dict[str, int]] = {j: {} for j in job_ids}
-    if job_ids:
-        for job_id, status, n in session.execute(
-            select(Target.job_id, Target.status, func.count())
-            .where(Target.job_id.in_(list(job_ids))).group_by(Target.job_id, Target.status)
-        ):
-            counts[job_id][status] = n
+    counts = status_counts(session, job_ids)
     return {
         j: JobSummary(j, sum(c.values()), c.get(TS.DONE, 0) + c.get(TS.SKIPPED, 0),
                       c.get(TS.FAILED, 0), c.get(TS.RUNNING, 0),
