@@ -113,5 +113,6 @@ def test_worker_cut_off_longer_than_its_lease(
         samples = session.scalars(select(Sample.idx).join(
             Target, Target.file_id == Sample.file_id).where(Target.id == victim)).all()
     assert [s for s, _ in runs] == ["lost", TargetStatus.DONE], runs
-    assert runs[0][1] != runs[1][1]  # taken over by another worker
+    # A new run took it over; which worker ran it is not fixed: once the cut heals, group A's
+    # own child may be the one that picks the re-queued target up (seen once in CI).
     assert sorted(samples) == [0, 1, 2]
