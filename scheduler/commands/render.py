@@ -1,4 +1,4 @@
-"""`samplemill render JOB --kind proliferation [--preview] [--frame N] [--start S --duration D]`:
+"""`samplemill render JOB --kind KIND [--preview] [--frame N] [--start S --duration D]`:
 render a grid composition of a job whose layout is done, here, without the queue.
 
 `--preview` renders at a quarter of the size (at most 480 px wide) with x264 ultrafast, to see
@@ -15,8 +15,6 @@ import click
 
 from core.errors import ConfigError
 from scheduler.commands.errors import Command
-
-GRID_KINDS = ("proliferation",)
 
 
 def _job(engine: Any, job: str) -> tuple[int, dict[str, Any]]:
@@ -51,8 +49,8 @@ def preview_size(width: int, height: int, max_width: int = 480) -> tuple[int, in
 
 @click.command("render", cls=Command)
 @click.argument("job")
-@click.option("--kind", type=click.Choice(GRID_KINDS), default="proliferation",
-              show_default=True)
+@click.option("--kind", default="proliferation", show_default=True,
+              help="A grid video kind (proliferation, waves, ...).")
 @click.option("--name", default=None, help="Which [[render]] of that kind (default: the first).")
 @click.option("--preview", is_flag=True, help="Low resolution, fast preset: a quick look.")
 @click.option("--frame", type=int, default=None, help="Write this frame as a PNG only.")
@@ -64,8 +62,10 @@ def render(job: str, kind: str, name: str | None, preview: bool, frame: int | No
     from core.render_kinds import get_kind
     from core.settings import get_settings
     from scheduler.context import catalog_engine
+    from worker.render.gridkind import grid_kind
     from worker.render.gridvideo import frame_png, plan_video, render_all, render_excerpt
 
+    composer = grid_kind(kind)  # a ConfigError naming the known kinds otherwise
     if (start is None) != (duration is None):
         raise ConfigError("--start and --duration go together")
     settings = get_settings()
@@ -84,11 +84,10 @@ def render(job: str, kind: str, name: str | None, preview: bool, frame: int | No
         params = params.model_copy(update={"width": w, "height": h, "preset": "ultrafast",
                                            "crf": 28})
         label += "-preview"
-    from worker.render.proliferation.compose import compose
-    from worker.render.proliferation.handler import load_grid
+    from worker.render.gridkind.handler import load_grid
 
     members, _, digest = load_grid(engine, job_id, params.subset)
-    comp = compose(members, params)
+    comp = composer.compose(members, params)
     work = settings.data_dir / "work" / f"job-{job_id}" / label
     cache_root = settings.data_dir / "cache" / "clips"
     out_dir = settings.job_output_dir(job_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -49,15 +49,3 @@ class ProliferationParams(VideoRenderParams):
             raise ConfigError("volume must be (outer, centre) with 0 ≤ outer ≤ centre ≤ 4")
         return self
 
-
-def check(params: ProliferationParams, spec: dict[str, Any]) -> None:
-    """A grid composition needs a [[layout]] with a grid for its subset."""
-    grids = [str(entry["grid"]) for entry in spec.get("layout", [])
-             if entry.get("subset", "main") == params.subset and entry.get("grid")]
-    if not grids:
-        raise ConfigError(f"subset: proliferation needs a [[layout]] with a grid for subset "
-                          f"{params.subset!r}")
-    cols, _, rows = grids[0].lower().partition("x")
-    if cols.isdigit() and rows.isdigit() and min(int(cols), int(rows)) < params.grid:
-        raise ConfigError(f"grid: {params.grid} cells a side need a layout grid at least that "
-                          f"big; subset {params.subset!r} is laid out {grids[0]}")

@@ -1,6 +1,7 @@
-"""The `proliferation` render of one `[[render]]` entry: read the subset's grid from the
-catalog, find each film's picture spans (vsamples, one pass per film), plan, build the clip
-cache, render, mix, join, and record the mp4 and a contact sheet as artifacts.
+"""The render of one grid video `[[render]]` entry (any kind registered with
+`register_grid_kind`): read the subset's grid from the catalog, find each film's picture spans
+(vsamples, one pass per film), compose with the kind's function, plan, build the clip cache,
+render, mix, join, and record the mp4 and a contact sheet as artifacts.
 
 All the steps run in this one render target for now; the plan is made so that the cache
 (per source file), the chunks and the mix can run as targets of their own.
@@ -21,9 +22,9 @@ from db.models import File, Sample, SubsetMember
 from worker.context import TargetContext
 from worker.render.clipcache import ClipCache
 from worker.render.grid import GridMembers
+from worker.render.gridkind import grid_kind
 from worker.render.gridvideo import frames_png, render_all
-from worker.render.proliferation.compose import compose
-from worker.render.proliferation.params import ProliferationParams
+from worker.render.output import VideoRenderParams
 from worker.vsamples.film import vsample_film
 from worker.vsamples.spans import SpanParams
 
@@ -58,10 +59,10 @@ def load_grid(engine: Engine, job_id: int, subset: str) -> tuple[GridMembers, in
     return members, subset_id, digest
 
 
-def handle(ctx: TargetContext, params: ProliferationParams) -> None:
+def handle(ctx: TargetContext, params: VideoRenderParams) -> None:
     """Render `<output>/job-N/<name>.mp4` and `<name>-sheet.png`."""
     members, subset_id, digest = load_grid(ctx.engine, ctx.job_id, params.subset)
-    comp = compose(members, params)
+    comp = grid_kind(params.kind).compose(members, params)
     name = params.resolved_name
     data = ctx.settings.data_dir
     out = ctx.output_path(f"{name}.mp4")
