@@ -211,7 +211,7 @@ class Subset(Base):
 
 
 class SubsetMember(Base):
-    """A sample's place in a subset: order, t-SNE coordinates, grid cell."""
+    """A sample's place in a subset: order, t-SNE coordinates, grid cell, picture span."""
 
     __tablename__ = "subset_members"
     __table_args__ = (Index(None, "subset_id", "sample_id"),)
@@ -226,6 +226,8 @@ class SubsetMember(Base):
     y: Mapped[float | None] = mapped_column(Float)
     col: Mapped[int | None] = mapped_column(Integer)
     row: Mapped[int | None] = mapped_column(Integer)
+    vstart: Mapped[float | None] = mapped_column(Float)  # picture span (vsamples stage), ms
+    vdur: Mapped[float | None] = mapped_column(Float)
 
 
 class Artifact(Base):
