@@ -1,7 +1,13 @@
 """Benchmark grid videos: proliferation frames/s, moviepy and PNG+veryslow baselines, worker
 scaling, peak RSS, and the clip-cache build rate.
 
-Run: python -m bench.render [--chunks 3] [--skip-moviepy]
+Run: python bench/render.py [--quick] [--kinds a,b,...] [--chunks 3] [--skip-moviepy]
+
+- grid kinds (`--kinds`, default every registered grid kind): one row per kind, frames/s end
+  to end at 1920×1080, 24 fps, default quality, from a built test-card cache (the kind's own
+  default parameters on a 128×128 grid of synthetic members), three windows of `--kind-s`
+  seconds at the start, middle and end of its timeline, and the ratio to proliferation
+  measured the same way in the same command. With `--kinds` alone only this table runs.
 
 - proliferation 128×128 at 1920×1080, 24 fps, default quality (x264 veryfast, CRF 20, 2 slice
   threads), from a clip cache that is already built (synthetic test-card clips, so no film
@@ -33,9 +39,8 @@ from worker.render.engine.encode import VideoCodec, encode_segment
 from worker.render.engine.render import draw_frame, iter_frames, yuv_to_rgb
 from worker.render.engine.store import StoreLayout
 from worker.render.engine.testcard import card_colours, card_frames, testcard_store
-from worker.render.grid import GridMembers
-from worker.render.proliferation.compose import compose
-from worker.render.proliferation.params import ProliferationParams
+from worker.render.grid import Composition, GridMembers
+from worker.render.gridkind import grid_kind, grid_kind_names
 
 FPS_FLOOR = 24.0
 MOVIEPY_FLOOR = 10.0
@@ -57,21 +62,85 @@ def members(side: int, seed: int = 0) -> GridMembers:
                        np.zeros(n, int), np.arange(n), ("synthetic",))
 
 
-def synthetic_plan(side: int, width: int, height: int, folder: Path):
-    """Compose, size the cache, fill it with test cards on disk; return (scene, layout, path)."""
-    p = ProliferationParams(grid=side, grid0=max(1, side // 8), width=width, height=height)
-    comp = compose(members(side), p)
+def kind_params(kind: str, side: int, width: int, height: int, fps: int = 24):
+    """The kind's default parameters at this frame size and rate (and grid side, if it has one)."""
+    model = grid_kind(kind).params
+    kw: dict = {"width": width, "height": height, "fps": fps}
+    if "grid" in model.model_fields:
+        kw["grid"] = side
+    if kind == "proliferation":
+        kw["grid0"] = max(1, side // 8)
+    return model(**kw)
+
+
+def compose_kind(kind: str, side: int, width: int, height: int, fps: int = 24) -> Composition:
+    """A kind's composition of a side×side grid of synthetic members."""
+    return grid_kind(kind).compose(members(side), kind_params(kind, side, width, height, fps))
+
+
+def synthetic_plan(side: int, width: int, height: int, folder: Path, kind: str = "proliferation"):
+    """Compose, size the cache, fill it with test cards on disk; return (comp, layout, path,
+    scene path). The card file is written under a temporary name then renamed, so benches
+    run side by side never read a half-written one."""
+    comp = compose_kind(kind, side, width, height)
     w, h = comp.scene.max_screen_sizes()
     layout = StoreLayout.plan(np.maximum(1, np.ceil(w - 1e-6)).astype(int),
                               np.maximum(1, np.ceil(h - 1e-6)).astype(int),
                               comp.scene.clip_frames)
-    path = folder / f"cards-{side}-{width}.bin"
-    scene_path = folder / f"scene-{side}-{width}.npz"
-    comp.scene.save(scene_path)
-    if not path.exists():
+    tag = f"{side}-{width}" if kind == "proliferation" else f"{kind}-{side}-{width}"
+    path = folder / f"cards-{tag}.bin"
+    scene_path = folder / f"scene-{tag}.npz"
+    tmp_scene = folder / f".scene-{tag}.{os.getpid()}.npz"
+    comp.scene.save(tmp_scene)
+    os.replace(tmp_scene, scene_path)
+    if not path.exists() or path.stat().st_size != layout.total:
         data = testcard_store(layout, card_colours(comp.members.map_x, comp.members.map_y))
-        data.tofile(path)
+        tmp = folder / f".cards-{tag}.{os.getpid()}.part"
+        data.tofile(tmp)
+        os.replace(tmp, path)
     return comp, layout, path, scene_path
+
+
+def bench_kind(folder: Path, kind: str, side: int, seconds: float) -> dict:
+    """frames/s end to end (composite + encode) of one kind at 1920×1080, 24 fps, cache built:
+    three windows of seconds/3 at the start, middle and end of the timeline, in this process."""
+    comp, layout, data_path, _ = synthetic_plan(side, 1920, 1080, folder, kind)
+    scene = comp.scene
+    data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
+    n = max(1, min(scene.n_frames // 3, round(seconds * scene.fps / 3)))
+    starts = sorted({0, (scene.n_frames - n) // 2, scene.n_frames - n})
+    draw_frame(scene, data, layout, starts[0])  # compile / load the kernel outside the timing
+    frames = 0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for a in starts:
+            frames += encode_segment(Path(tmp) / f"{a:06d}.mp4",
+                                     iter_frames(scene, data, layout, a, a + n),
+                                     scene.width, scene.height, scene.fps, VideoCodec())
+    secs = time.perf_counter() - t0
+    return {"kind": kind, "clips": scene.n, "frames_total": scene.n_frames, "frames": frames,
+            "fps": frames / secs, "store_gb": layout.total / 1e9, "load": load()}
+
+
+def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> None:
+    """One row per kind with its ratio to proliferation (measured first, the same way)."""
+    print(f"grid kinds {side}x{side} at 1920x1080@24, cache built, {seconds:g} s per kind "
+          f"(3 windows), veryfast CRF 20; floor for proliferation {FPS_FLOOR} frames/s")
+    ref = bench_kind(folder, "proliferation", side, seconds)
+    rows = [ref] + [None for k in kinds if k != "proliferation"]
+    others = [k for k in kinds if k != "proliferation"]
+    for i, k in enumerate(others, 1):
+        try:
+            rows[i] = bench_kind(folder, k, side, seconds)
+        except Exception as exc:  # a kind that fails to compose or render gets its row anyway
+            rows[i] = {"kind": k, "error": f"{type(exc).__name__}: {exc}"}
+    for r in rows:
+        if "error" in r:
+            print(f"  {r['kind']:<16} failed: {r['error']}")
+            continue
+        print(f"  {r['kind']:<16} {r['fps']:6.1f} frames/s  x{r['fps'] / ref['fps']:.2f} of "
+              f"proliferation  ({r['clips']} clips, {r['frames_total']} frames in all, store "
+              f"{r['store_gb']:.2f} GB, load {r['load']})")
 
 
 def _render_chunks(args) -> tuple[int, float, int]:
@@ -240,16 +309,31 @@ def bench_cache(folder: Path, n_films: int, seconds: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", help="comma-separated grid kinds for the per-kind table "
+                    "(default: every registered grid kind); alone, only that table runs")
+    ap.add_argument("--kind-s", type=float, default=6.0,
+                    help="seconds rendered per kind (three windows)")
+    ap.add_argument("--side", type=int, default=128, help="grid side of the per-kind table")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer chunks and frames: a few minutes in all")
     ap.add_argument("--chunks", type=int, default=3)
     ap.add_argument("--baseline-s", type=float, default=2.0)
     ap.add_argument("--skip-moviepy", action="store_true")
-    ap.add_argument("--only", choices=["proliferation", "baselines", "cache"])
+    ap.add_argument("--only", choices=["kinds", "proliferation", "baselines", "cache"])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-render")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
+    if a.quick:
+        a.chunks, a.baseline_s, a.kind_s = 2, 1.0, min(a.kind_s, 3.0)
+    kinds = [k.strip() for k in a.kinds.split(",") if k.strip()] if a.kinds else grid_kind_names()
+    for k in kinds:
+        grid_kind(k)  # an unknown name fails here, listing the known ones
+    only = a.only or ("kinds" if a.kinds else None)
     print(f"cpus {os.cpu_count()}, load {load()}")
-    if a.only in (None, "proliferation"):
+    if only in (None, "kinds"):
+        kinds_table(a.work, kinds, a.side, a.kind_s)
+    if only in (None, "proliferation"):
         r = bench_proliferation(a.work, a.chunks)
         print(f"proliferation 128x128 1920x1080@24, {r['clips']} clips, store "
               f"{r['store_gb']:.2f} GB, chunks {r['chunks']}, codec {r['codec']}")
@@ -259,7 +343,7 @@ def main() -> None:
               f"start-up), x{r['two_fps'] / r['one_fps']:.2f} of one (floor {SCALING_FLOOR}), "
               f"peak RSS {r['two_rss_gb']:.2f} GB, load {r['two_load']}")
         print(f"  composite only: {r['composite_fps']:.1f} frames/s (96 frames over the timeline)")
-    if a.only in (None, "baselines"):
+    if only in (None, "baselines"):
         r = bench_baselines(a.work, a.baseline_s, a.skip_moviepy)
         print(f"32x32 grid 1920x1080, {r['frames']} frames, load {r['load']}")
         print(f"  engine: {r['engine_fps']:.2f} frames/s (veryfast CRF 20)")
@@ -269,9 +353,9 @@ def main() -> None:
         print(f"  reference style: PNG write {r['png_fps']:.2f} frames/s, x264 veryslow from "
               f"PNGs {r['veryslow_fps']:.2f} frames/s, together {r['reference_fps']:.2f} "
               f"frames/s -> engine x{r['engine_fps'] / r['reference_fps']:.1f}")
-    if a.only in (None, "cache"):
-        r = bench_cache(a.work, 3, 60.0)
-        print(f"clip cache: {r['clips']} clips from {r['films']} films of 60 s 640x360: "
+    if only in (None, "cache"):
+        r = bench_cache(a.work, 2 if a.quick else 3, 30.0 if a.quick else 60.0)
+        print(f"clip cache: {r['clips']} clips from {r['films']} films 640x360: "
               f"{r['seconds']:.1f} s, {r['source_min_per_s']:.2f} source min/s decoded, "
               f"{r['clips_per_s']:.0f} clips/s, {r['bytes_per_clip'] / 1e3:.0f} kB per clip, "
               f"load {r['load']}")
