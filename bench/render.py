@@ -28,12 +28,15 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
+import sys
 import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.render.gridgen
 
 from worker.render.engine.encode import VideoCodec, encode_segment
 from worker.render.engine.render import draw_frame, iter_frames, yuv_to_rgb
