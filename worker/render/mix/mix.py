@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import ConfigError, MediaError
-from worker.render.mix.effects import PlayFx, RenderCache, render_play
+from worker.render.mix.effects import PlayFx, RenderCache, StretchCache, finish, stretched
 from worker.render.mix.laws import db_gain
 from worker.render.mix.limiter import limit, true_peak
 from worker.render.mix.plays import Plays
@@ -60,6 +60,7 @@ class MixResult:
     failed_clips: list[int] = field(default_factory=list)
     plays: int = 0
     renders: int = 0  # distinct (clip, effects) renders; plays - renders were cache hits
+    stretches: int = 0  # distinct (clip, level, reverse, factor, method) time-stretches
 
 
 def _open_reader(path: str, sr: int):
@@ -107,12 +108,14 @@ def _db(x: float) -> float:
 
 def mix_plays(plays: Plays, clips: ClipSounds, duration_s: float, params: MixParams | None = None,
               *, open_reader: Callable[[str, int], object] = _open_reader,
-              cache: RenderCache | None = None) -> MixResult:
+              cache: RenderCache | None = None,
+              stretch_cache: StretchCache | None = None) -> MixResult:
     """Mix the plays into a (2, round(duration_s·sr)) track, mastered (see module doc)."""
     p = params or MixParams()
     sr = p.sr
     out = np.zeros((2, round(duration_s * sr)), dtype=np.float32)
     cache = cache or RenderCache()
+    stretches = stretch_cache or StretchCache()
     failed: list[int] = []
     if len(plays):
         play_clips = np.unique(plays.clip)
@@ -145,15 +148,17 @@ def mix_plays(plays: Plays, clips: ClipSounds, duration_s: float, params: MixPar
                     fx = PlayFx(float(plays.match_db[i]), float(plays.max_db[i]),
                                 bool(plays.reverse[i]), float(plays.stretch[i]),
                                 float(plays.fade_in_ms[i]), float(plays.fade_out_ms[i]),
-                                float(plays.pan[i]), float(plays.reverb[i]))
-                    rendered = cache.get(c, fx, lambda s=sound, f=fx: render_play(s, sr, f))
+                                float(plays.pan[i]), float(plays.reverb[i]), plays.method(i))
+                    rendered = cache.get(c, fx, lambda s=sound, f=fx, c=c: finish(
+                        stretches.get(c, f, lambda: stretched(s, sr, f)), sr, f))
                     _add(out, rendered, round(plays.t_ms[i] * sr / 1000.0),
                          np.float32(plays.volume[i]))
         finally:
             if reader is not None:
                 reader.close()
     audio, lufs, tp = master(out, p)
-    return MixResult(audio, lufs, tp, sorted(failed), len(plays), cache.misses)
+    return MixResult(audio, lufs, tp, sorted(failed), len(plays), cache.misses,
+                     stretches.misses)
 
 
 def _add(out: np.ndarray, sound: np.ndarray, at: int, volume: np.float32) -> None:
