@@ -157,22 +157,20 @@ class File(Base):
 
 
 class Sample(Base):
-    """One onset-cut sample of a file's audio with its features (times in ms)."""
+    """One onset-cut sample of a file's audio with its features (times in ms).
+
+    The hot row holds only what filters, sorts and renders read: its 39-float spectral vector
+    lives in the file's `SampleVectors` row (vectors were 156 of the row's ~260 bytes, and
+    PostgreSQL inserts are bound by bytes written: docs/bench-catalog.md).
+    """
 
     __tablename__ = "samples"
     __table_args__ = (
-        # Samples by file. On PostgreSQL the covering index below starts with file_id and
-        # serves the same lookups, so this one would only slow bulk inserts there.
+        # Samples by file. On PostgreSQL (job_id, file_id) serves the same lookups (B-tree
+        # deduplication keeps it small: a file's samples share one key), so this one would
+        # only slow bulk inserts there.
         Index(None, "file_id", "idx").ddl_if(dialect="sqlite"),
         Index(None, "job_id", "file_id"),
-        # Subset selection ranks each file's samples: an index-only scan on PostgreSQL.
-        Index(
-            "ix_samples_subset_scan",
-            "file_id",
-            "start",
-            "id",
-            postgresql_include=["power", "clarity", "octave", "hz", "dur"],
-        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -181,7 +179,7 @@ class Sample(Base):
     # ever replaced or deleted per file, through db/bulk.py (delete_file_samples).
     job_id: Mapped[int] = mapped_column(BigInteger)
     file_id: Mapped[int] = mapped_column(BigInteger)
-    idx: Mapped[int] = mapped_column(Integer)
+    idx: Mapped[int] = mapped_column(Integer)  # 0..n-1 in the file: its row in SampleVectors
     start: Mapped[float] = mapped_column(Float)
     dur: Mapped[float] = mapped_column(Float)
     power: Mapped[float] = mapped_column(Float)
@@ -190,7 +188,30 @@ class Sample(Base):
     octave: Mapped[int] = mapped_column(SmallInteger)
     midi: Mapped[float] = mapped_column(Float)
     clarity: Mapped[float] = mapped_column(Float)
-    vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class SampleVectors(Base):
+    """A file's sample vectors, one row per file: `count` x 39 little-endian float32, row i
+    being the sample with idx i (NaN rows for samples without one).
+
+    One row per file instead of one per sample: writing a file's vectors costs one row (and a
+    few TOAST chunks) rather than n, and a layout reads only the slices it needs (PostgreSQL
+    stores `data` uncompressed out of line, so `substring` fetches just those chunks). The
+    foreign key is per file, not per sample, so it costs nothing measurable and makes a file's
+    (or job's) deletion take its vectors along.
+    """
+
+    __tablename__ = "sample_vectors"
+
+    file_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("files.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Subset(Base):
