@@ -1,4 +1,9 @@
-"""Bulk sample writes: replace files' samples in one transaction (binary COPY on PostgreSQL)."""
+"""Bulk sample writes: replace files' samples in one transaction (binary COPY on PostgreSQL).
+
+Features go to `samples` (narrow rows, binary COPY); vectors go to `sample_vectors`, one row
+per file holding its (n, 39) float32 array in idx order. `load_vectors` reads them back by
+sample id.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import Sample
+from db.models import File, Sample, SampleVectors
 
 VECTOR_DIM = 39
 VECTOR_BYTES = VECTOR_DIM * 4
 FEATURES = ("start", "dur", "power", "hz", "note", "octave", "midi", "clarity")
-COPY_COLUMNS = ("job_id", "file_id", "idx", *FEATURES, "vector")
+COPY_COLUMNS = ("job_id", "file_id", "idx", *FEATURES)
 # Binary COPY field layout: (column, numpy big-endian type) for the fixed-width fields.
 _FIXED = {
     "job_id": ">i8", "file_id": ">i8", "idx": ">i4", "start": ">f8", "dur": ">f8",
@@ -26,6 +31,7 @@ _PGCOPY_TRAILER = b"\xff\xff"
 _DELETE_CHUNK = 5_000
 _COPY_ROWS = 200_000
 _READ_CHUNK = 20_000
+_VECTOR_COPY_TYPES = ["int8", "int8", "int4", "bytea"]
 
 
 @dataclass
@@ -64,25 +70,35 @@ def make_batch(
         vec = np.ascontiguousarray(vectors, dtype="<f4")
         if vec.shape != (n, VECTOR_DIM):
             raise ValueError(f"replace_samples: vectors shape {vec.shape}, expected ({n}, 39)")
+        idx = cols["idx"].astype(np.int64, copy=False)
+        if not np.array_equal(idx, np.arange(n)):  # stored in idx order: row i is idx i
+            if not np.array_equal(np.sort(idx), np.arange(n)):
+                raise ValueError("replace_samples: with vectors, idx must be 0..n-1 in some order")
+            ordered = np.empty_like(vec)
+            ordered[idx] = vec
+            vec = ordered
     return SampleBatch(file_id, cols, vec)
 
 
-def _concat(job_id: int, batches: Sequence[SampleBatch]) -> tuple[dict[str, np.ndarray], Any]:
-    """All batches as one set of columns; vectors as an (n, 39) array, a list, or None."""
+def _concat(job_id: int, batches: Sequence[SampleBatch]) -> dict[str, np.ndarray]:
+    """All batches' features as one set of columns, with job_id and file_id filled in."""
     cols = {k: np.concatenate([b.columns[k] for b in batches]) for k in (*FEATURES, "idx")}
     n = len(cols["start"])
     cols["job_id"] = np.full(n, job_id, dtype=np.int64)
     cols["file_id"] = np.concatenate([np.full(b.size, b.file_id, np.int64) for b in batches])
-    if all(b.vectors is None for b in batches):
-        return cols, None
-    if all(b.vectors is not None for b in batches):
-        return cols, np.concatenate([b.vectors for b in batches])  # type: ignore[misc]
-    return cols, [row for b in batches for row in (b.vectors if b.vectors is not None
-                                                   else [None] * b.size)]  # fmt: skip
+    return cols
 
 
-def copy_payload(cols: Mapping[str, np.ndarray], vectors: np.ndarray | None) -> bytes:
-    """PostgreSQL binary COPY data for the rows, built with numpy (no per-row Python)."""
+def copy_payload(
+    cols: Mapping[str, np.ndarray],
+    vectors: np.ndarray | None = None,
+    columns: Sequence[str] = COPY_COLUMNS,
+) -> bytes:
+    """PostgreSQL binary COPY data for the rows, built with numpy (no per-row Python).
+
+    `columns` are COPY_COLUMNS, or those plus a trailing "vector" (filled from `vectors`, or
+    NULL): the layout before migration 0007, which bench/catalog.py still writes to compare.
+    """
     n = len(cols["start"])
     notes = np.char.encode(cols["note"].astype(str), "utf-8")
     lengths = np.char.str_len(notes)
@@ -91,7 +107,7 @@ def copy_payload(cols: Mapping[str, np.ndarray], vectors: np.ndarray | None) -> 
     for length in np.unique(lengths):
         rows = np.nonzero(lengths == length)[0]
         fields: list[tuple[str, Any]] = [("count", ">i2")]
-        for name in COPY_COLUMNS:
+        for name in columns:
             fields.append((f"len_{name}", ">i4"))
             if name == "note":
                 if length:
@@ -102,8 +118,8 @@ def copy_payload(cols: Mapping[str, np.ndarray], vectors: np.ndarray | None) -> 
             else:
                 fields.append((name, _FIXED[name]))
         rec = np.empty(len(rows), dtype=fields)
-        rec["count"] = len(COPY_COLUMNS)
-        for name in COPY_COLUMNS:
+        rec["count"] = len(columns)
+        for name in columns:
             if name == "note":
                 rec["len_note"] = length
                 if length:
@@ -127,52 +143,58 @@ def copy_payload(cols: Mapping[str, np.ndarray], vectors: np.ndarray | None) -> 
     return _PGCOPY_HEADER + body + _PGCOPY_TRAILER
 
 
-def _copy_postgres(session: Session, cols: dict[str, np.ndarray], vectors: Any) -> None:
+def _copy_postgres(session: Session, cols: dict[str, np.ndarray]) -> None:
     """Rows in by binary COPY on the session's own connection (same transaction)."""
     dbapi = session.connection().connection.driver_connection
     sql = f"COPY samples ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     n = len(cols["start"])
     with dbapi.cursor() as cur:
-        if isinstance(vectors, list):  # some files with vectors, some without: row by row
-            types = ["int8", "int8", "int4", "float8", "float8", "float8", "float8", "text",
-                     "int2", "float8", "float8", "bytea"]  # fmt: skip
-            with cur.copy(sql) as copy:
-                copy.set_types(types)
-                lists = [cols[c].tolist() for c in COPY_COLUMNS[:-1]]
-                for i in range(n):
-                    vec = vectors[i]
-                    raw = None if vec is None else np.asarray(vec, "<f4").tobytes()
-                    copy.write_row([col[i] for col in lists] + [raw])
-            return
         for start in range(0, n, _COPY_ROWS):
             part = {k: v[start : start + _COPY_ROWS] for k, v in cols.items()}
-            vec = None if vectors is None else vectors[start : start + _COPY_ROWS]
             with cur.copy(sql) as copy:
-                copy.write(copy_payload(part, vec))
+                copy.write(copy_payload(part))
 
 
-def _insert_many(session: Session, cols: dict[str, np.ndarray], vectors: Any) -> None:
+def _insert_many(session: Session, cols: dict[str, np.ndarray]) -> None:
     """Rows in by one executemany of a Core insert (SQLite and other backends)."""
-    n = len(cols["start"])
-    names = [c for c in COPY_COLUMNS if c != "vector"]
-    lists = [cols[c].tolist() for c in names]
-    if vectors is None:
-        vecs: list[bytes | None] = [None] * n
-    elif isinstance(vectors, list):
-        vecs = [None if v is None else np.asarray(v, "<f4").tobytes() for v in vectors]
-    else:
-        raw = vectors.tobytes()
-        vecs = [raw[i * VECTOR_BYTES : (i + 1) * VECTOR_BYTES] for i in range(n)]
-    rows = zip(*lists, vecs, strict=True)
-    params = [dict(zip(names, row, strict=True), vector=v) for *row, v in rows]
+    lists = [cols[c].tolist() for c in COPY_COLUMNS]
+    params = [dict(zip(COPY_COLUMNS, row, strict=True)) for row in zip(*lists, strict=True)]
     session.execute(insert(Sample), params)
 
 
+def _write_vectors(session: Session, job_id: int, batches: Sequence[SampleBatch]) -> None:
+    """One `sample_vectors` row per batch that has vectors (COPY on PostgreSQL)."""
+    rows = [(b.file_id, job_id, b.size, b.vectors.tobytes())  # type: ignore[union-attr]
+            for b in batches if b.vectors is not None]  # fmt: skip
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        dbapi = session.connection().connection.driver_connection
+        sql = "COPY sample_vectors (file_id, job_id, count, data) FROM STDIN (FORMAT BINARY)"
+        with dbapi.cursor() as cur, cur.copy(sql) as copy:
+            copy.set_types(_VECTOR_COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        return
+    names = ("file_id", "job_id", "count", "data")
+    session.execute(insert(SampleVectors), [dict(zip(names, r, strict=True)) for r in rows])
+
+
 def delete_file_samples(session: Session, file_ids: Sequence[int]) -> None:
-    """Delete these files' samples: the one way samples go (they have no foreign keys)."""
+    """Delete these files' samples and vectors: the one way samples go (no foreign keys).
+
+    The PostgreSQL lookup goes through (job_id, file_id), the only samples index by file there.
+    """
     for start in range(0, len(file_ids), _DELETE_CHUNK):
-        chunk = file_ids[start : start + _DELETE_CHUNK]
-        session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
+        chunk = list(file_ids[start : start + _DELETE_CHUNK])
+        session.execute(delete(SampleVectors).where(SampleVectors.file_id.in_(chunk)))
+        if session.get_bind().dialect.name == "postgresql":
+            jobs = select(File.job_id).where(File.id.in_(chunk)).distinct().scalar_subquery()
+            session.execute(
+                delete(Sample).where(Sample.job_id.in_(jobs), Sample.file_id.in_(chunk))
+            )
+        else:
+            session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
 
 
 def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch]) -> int:
@@ -181,11 +203,12 @@ def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch
     batches = [b for b in batches if b.size]
     if not batches:
         return 0
-    cols, vectors = _concat(job_id, batches)
+    cols = _concat(job_id, batches)
     if session.get_bind().dialect.name == "postgresql":
-        _copy_postgres(session, cols, vectors)
+        _copy_postgres(session, cols)
     else:
-        _insert_many(session, cols, vectors)
+        _insert_many(session, cols)
+    _write_vectors(session, job_id, batches)
     return len(cols["start"])
 
 
@@ -207,13 +230,17 @@ def replace_samples(
 
 
 def load_vectors(session: Session, sample_ids: Sequence[int]) -> np.ndarray:
-    """The samples' vectors as an (n, 39) float32 array in the given order (NaN rows if none)."""
+    """The samples' vectors as an (n, 39) float32 array in the given order (NaN rows if none).
+
+    Each sample's row is the slice at its idx of its file's `sample_vectors` data: sliced in
+    SQL on PostgreSQL (out-of-line, uncompressed storage: only the needed chunks are read), in
+    numpy on SQLite (one read of each file's data, however many of its samples are asked for).
+    """
     ids = [int(i) for i in sample_ids]
-    found: dict[int, bytes | None] = {}
-    stmt = select(Sample.id, Sample.vector).where(Sample.id.in_(bindparam("ids", expanding=True)))
-    for start in range(0, len(ids), _READ_CHUNK):
-        chunk = ids[start : start + _READ_CHUNK]
-        found.update((sid, vec) for sid, vec in session.execute(stmt, {"ids": chunk}))
+    if session.get_bind().dialect.name == "postgresql":
+        found = _vector_slices(session, ids)
+    else:
+        found = _vectors_by_file(session, ids)
     missing = [i for i in ids if i not in found]
     if missing:
         raise KeyError(f"no sample with id {missing[0]} ({len(missing)} missing)")
@@ -221,3 +248,41 @@ def load_vectors(session: Session, sample_ids: Sequence[int]) -> np.ndarray:
     raws = [found[i] for i in ids]
     joined = b"".join(r if r is not None and len(r) == VECTOR_BYTES else blank for r in raws)
     return np.frombuffer(joined, dtype="<f4").reshape(len(ids), VECTOR_DIM).copy()
+
+
+def _vector_slices(session: Session, ids: Sequence[int]) -> dict[int, bytes | None]:
+    """PostgreSQL: {sample id: its 156 bytes, or None}, sliced out of the files' rows in SQL."""
+    piece = func.substring(SampleVectors.data, Sample.idx * VECTOR_BYTES + 1, VECTOR_BYTES)
+    stmt = (
+        select(Sample.id, piece)
+        .outerjoin(SampleVectors, SampleVectors.file_id == Sample.file_id)
+        .where(Sample.id.in_(bindparam("ids", expanding=True)))
+    )
+    found: dict[int, bytes | None] = {}
+    for start in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[start : start + _READ_CHUNK]
+        found.update((sid, None if raw is None else bytes(raw))
+                     for sid, raw in session.execute(stmt, {"ids": chunk}))  # fmt: skip
+    return found
+
+
+def _vectors_by_file(session: Session, ids: Sequence[int]) -> dict[int, bytes | None]:
+    """Other backends: {sample id: its 156 bytes, or None}, each file's data read once."""
+    where: dict[int, tuple[int, int]] = {}
+    stmt = select(Sample.id, Sample.file_id, Sample.idx).where(
+        Sample.id.in_(bindparam("ids", expanding=True)))
+    for start in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[start : start + _READ_CHUNK]
+        where.update((sid, (fid, idx)) for sid, fid, idx in session.execute(stmt, {"ids": chunk}))
+    files = sorted({fid for fid, _ in where.values()})
+    data: dict[int, bytes] = {}
+    vstmt = select(SampleVectors.file_id, SampleVectors.data).where(
+        SampleVectors.file_id.in_(bindparam("fids", expanding=True)))
+    for start in range(0, len(files), _READ_CHUNK):
+        data.update(session.execute(vstmt, {"fids": files[start : start + _READ_CHUNK]}).all())
+    found: dict[int, bytes | None] = {}
+    for sid, (fid, idx) in where.items():
+        raw = data.get(fid)
+        lo = idx * VECTOR_BYTES
+        found[sid] = raw[lo : lo + VECTOR_BYTES] if raw is not None and idx >= 0 else None
+    return found

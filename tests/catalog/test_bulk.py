@@ -1,4 +1,5 @@
-"""Bulk sample replacement (COPY on PostgreSQL, executemany on SQLite) and vector reads."""
+"""Bulk sample replacement (COPY on PostgreSQL, executemany on SQLite) and vector reads
+(one sample_vectors row per file, sliced back by sample id)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from db.bulk import load_vectors, replace_samples
 from db.engine import session_scope
-from db.models import File, Job, Sample
+from db.models import File, Job, Sample, SampleVectors
 from tests.catalog_factory import sample_columns
 
 COLUMNS = ("idx", "start", "dur", "power", "hz", "note", "octave", "midi", "clarity")
@@ -26,10 +27,14 @@ def _file(catalog: Engine) -> tuple[int, int]:
 
 
 def _rows(catalog: Engine, file_id: int) -> list[tuple]:
+    """The file's samples by idx: the feature columns, then the vector's bytes or None."""
     with session_scope(catalog) as s:
         cols = [getattr(Sample, c) for c in COLUMNS]
-        stmt = select(*cols, Sample.vector).where(Sample.file_id == file_id).order_by(Sample.idx)
-        return [tuple(r) for r in s.execute(stmt)]
+        stmt = select(*cols, Sample.id).where(Sample.file_id == file_id).order_by(Sample.idx)
+        rows = [tuple(r) for r in s.execute(stmt)]
+        vecs = load_vectors(s, [r[-1] for r in rows])
+    return [(*r[:-1], None if np.isnan(v).all() else v.tobytes())
+            for r, v in zip(rows, vecs, strict=True)]
 
 
 def test_replace_is_idempotent_and_exact(catalog: Engine) -> None:
@@ -75,5 +80,38 @@ def test_replace_shrinks_empties_and_rolls_back(catalog: Engine) -> None:
         replace_samples(s, job_id=job_id, file_id=file_id,
                         columns=sample_columns(rng, 0), vectors=None)  # fmt: skip
         assert s.scalar(select(func.count()).select_from(Sample)) == 0
+        assert s.scalar(select(func.count()).select_from(SampleVectors)) == 0
         with pytest.raises(KeyError):
             load_vectors(s, [123456])
+
+
+def test_vectors_follow_idx_and_leave_with_their_file(catalog: Engine) -> None:
+    """Vectors are stored per file in idx order (whatever order the rows came in); files with
+    and without vectors mix; replacing without vectors removes the old ones; deleting the file
+    row takes its vectors along."""
+    job_id, file_id = _file(catalog)
+    rng = np.random.default_rng(3)
+    cols = sample_columns(rng, 30)
+    perm = rng.permutation(30)
+    shuffled = {k: np.asarray(v)[perm] for k, v in cols.items()}
+    shuffled["idx"] = perm
+    vecs = rng.standard_normal((30, 39)).astype(np.float32)
+    with session_scope(catalog) as s:
+        other = File(job_id=job_id, key="k2", name="b.mp4")
+        s.add(other)
+        s.flush()
+        other_id = other.id
+        replace_samples(s, job_id=job_id, file_id=file_id, columns=shuffled, vectors=vecs[perm])
+        replace_samples(s, job_id=job_id, file_id=other_id, columns=sample_columns(rng, 4),
+                        vectors=None)  # fmt: skip
+        assert s.scalar(select(SampleVectors.count).where(SampleVectors.file_id == file_id)) == 30
+    rows = _rows(catalog, file_id)
+    assert [r[-1] for r in rows] == [v.tobytes() for v in vecs]  # row i is idx i's vector
+    assert all(r[-1] is None for r in _rows(catalog, other_id))
+    bad = dict(cols, idx=np.arange(30) + 1)
+    with pytest.raises(ValueError, match=r"idx must be 0\.\.n-1"), session_scope(catalog) as s:
+        replace_samples(s, job_id=job_id, file_id=file_id, columns=bad, vectors=vecs)
+    with session_scope(catalog) as s:
+        s.delete(s.get(File, file_id))
+    with session_scope(catalog) as s:
+        assert s.scalar(select(func.count()).select_from(SampleVectors)) == 0
