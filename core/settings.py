@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         3600, ge=1, description="Redis transport visibility timeout (s) for unacked messages."
     )
     poll_seconds: float = Field(0.5, gt=0, description="Scheduler loop interval.")
+    batch_seconds: float = Field(
+        0.25,
+        ge=0,
+        description="The scheduler puts several of a stage's targets in one message when its "
+        "recent runs say they all fit in about this many seconds (tiny targets: the per-message "
+        "cost is shared); 0 sends one target per message.",
+    )
+    max_batch: int = Field(32, ge=1, description="Most targets in one message.")
     max_memory_per_child_mb: int = Field(
         2048, ge=64, description="A worker child is replaced after it grows past this."
     )
