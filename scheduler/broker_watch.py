@@ -46,8 +46,9 @@ def redis_url_of(broker_url: str) -> str | None:
     return None
 
 
-def target_id_of(raw: bytes | str) -> int | None:
-    """The target id a samplemill task message carries (its first argument), or None."""
+def target_ids_of(raw: bytes | str) -> list[int]:
+    """The target ids a samplemill task message carries (its first argument: one id, or a
+    list of a stage's tiny targets batched by the scheduler); [] for any other message."""
     try:
         message = json.loads(raw)
         if isinstance(message, list):  # an unacked entry: [message, exchange, routing key]
@@ -55,14 +56,20 @@ def target_id_of(raw: bytes | str) -> int | None:
         if not str(message.get("headers", {}).get("task", "")).startswith(
             ("samplemill.", "tests.")
         ):
-            return None
+            return []
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        return int(args[0])
+        first = json.loads(body)[0][0]
+        return [int(t) for t in first] if isinstance(first, list) else [int(first)]
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None
+        return []
+
+
+def target_id_of(raw: bytes | str) -> int | None:
+    """The first target id a samplemill task message carries, or None."""
+    ids = target_ids_of(raw)
+    return ids[0] if ids else None
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class BrokerWatch:
         except (redis.RedisError, OSError) as exc:
             log.debug("broker not readable: %s", exc)
             return None
-        present = {t for batch in found for raw in batch if (t := target_id_of(raw)) is not None}
+        present = {t for batch in found for raw in batch for t in target_ids_of(raw)}
         return Look(run_id, frozenset(present))
 
     def lost(self, queued: Iterable[tuple[int, datetime]], now: datetime) -> list[int]:
