@@ -1,11 +1,15 @@
 """Benchmark: bulk sample inserts and subset queries on large synthetic catalogs.
 
-    python -m bench.catalog --sqlite-samples 1000000 --pg-samples 10000000 --files 200000
+    python -m bench.catalog --quick          # ~2-4 min: 1 M samples, old layout vs new, ratios
+    python -m bench.catalog --sqlite-samples 1000000 --pg-samples 10000000 --files 200000 --old
+    nice python -m bench.catalog --big       # 100 M samples on PostgreSQL alone (~30 GB)
 
 SQLite gets `--sqlite-samples` samples over (samples ÷ 50) files; PostgreSQL gets
 `--pg-samples` over `--files` files in a dedicated database (samplemill_bench, dropped at the
-end unless --keep). Baselines in the same run: ORM `add_all` inserts, and a naive Python-side
-subset on a small job of the same catalog.
+end unless --keep). Baselines in the same run: ORM `add_all` inserts, a naive Python-side
+subset on a small job of the same catalog, and with --old the layout before migration 0007
+(vectors in the samples row, the covering index) in a second database, same rows, same query:
+the summary prints new ÷ old ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ import numpy as np
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from db.bulk import make_batch, replace_many
+from db.bulk import (
+    COPY_COLUMNS,
+    SampleBatch,
+    _concat,
+    copy_payload,
+    load_vectors,
+    make_batch,
+    replace_many,
+)
 from db.engine import create_catalog_engine, get_engine, session_scope
 from db.migrate import upgrade
 from db.models import File, Job, Sample
@@ -41,6 +53,8 @@ SPEC = SubsetParams(
 )
 CHUNK_FILES = 2000
 MEAN_SAMPLES = 50
+OLD_REVISION = "0006"  # the layout before vectors left the samples row
+OLD_COLUMNS = (*COPY_COLUMNS, "vector")
 
 
 def log(msg: str) -> None:
@@ -86,12 +100,37 @@ def _files_and_samples(
     return files, batches
 
 
+def replace_many_old(session: Any, *, job_id: int, batches: list[SampleBatch]) -> int:
+    """The write path before migration 0007: one binary COPY with the vector in each row."""
+    from sqlalchemy import delete
+
+    ids = [b.file_id for b in batches]
+    session.execute(delete(Sample).where(Sample.file_id.in_(ids)))
+    batches = [b for b in batches if b.size]
+    if not batches:
+        return 0
+    cols = _concat(job_id, batches)
+    vecs = (np.concatenate([b.vectors for b in batches])  # type: ignore[misc]
+            if all(b.vectors is not None for b in batches) else None)  # fmt: skip
+    dbapi = session.connection().connection.driver_connection
+    sql = f"COPY samples ({', '.join(OLD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with dbapi.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(copy_payload(cols, vecs, OLD_COLUMNS))
+    return len(cols["start"])
+
+
 def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: bool,
-             first_file_id: int, seed: int = 0) -> tuple[int, float]:  # fmt: skip
-    """Insert files and samples in chunks; (samples inserted, seconds spent in replace_many)."""
+             first_file_id: int, seed: int = 0,
+             old: bool = False) -> tuple[int, float]:  # fmt: skip
+    """Insert files and samples in chunks; (samples inserted, seconds spent in replace_many).
+
+    Prints the rate so far and over the last stretch, which shows any sag as tables grow.
+    """
     rng = np.random.default_rng(seed)
     mean = max(1, round(samples / files))
     done, spent, fid = 0, 0.0, first_file_id
+    mark_done, mark_spent = 0, 0.0
+    write = replace_many_old if old else replace_many
     for start in range(0, files, CHUNK_FILES):
         count = min(CHUNK_FILES, files - start)
         rows, batches = _files_and_samples(rng, fid, count, mean, vectors)
@@ -101,11 +140,14 @@ def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: 
             s.execute(insert(File), rows)
         t = time.perf_counter()
         with session_scope(engine) as s:
-            done += replace_many(s, job_id=job_id, batches=batches)
+            done += write(s, job_id=job_id, batches=batches)
         spent += time.perf_counter() - t
         fid += count
-        if (start // CHUNK_FILES) % 20 == 0:
-            log(f"  {done:,} samples, {done / spent:,.0f} rows/s so far")
+        if (start // CHUNK_FILES) % 50 == 49:
+            recent = (done - mark_done) / max(spent - mark_spent, 1e-9)
+            log(f"  {done:,} samples, {done / spent:,.0f} rows/s so far, {recent:,.0f} over the "
+                f"last {done - mark_done:,}")  # fmt: skip
+            mark_done, mark_spent = done, spent
     return done, spent
 
 
@@ -141,12 +183,11 @@ def parallel_insert(engine: Engine, url: str, writers: int, samples: int, files:
 
 
 def orm_baseline(engine: Engine, job_id: int, file_id: int, rows: int) -> float:
-    """Rows/s of ORM `session.add_all` for `rows` samples (one transaction)."""
+    """Rows/s of ORM `session.add_all` for `rows` samples (one transaction, no vectors)."""
     rng = np.random.default_rng(9)
     objs = [
         Sample(job_id=job_id, file_id=file_id, idx=i, start=i * 600.0, dur=300.0,
-               power=float(p), hz=440.0, note="A", octave=4, midi=69.0, clarity=0.5,
-               vector=rng.standard_normal(39).astype("<f4").tobytes())
+               power=float(p), hz=440.0, note="A", octave=4, midi=69.0, clarity=0.5)
         for i, p in enumerate(rng.uniform(0, 1, rows))
     ]  # fmt: skip
     t = time.perf_counter()
@@ -189,26 +230,50 @@ def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, float, Any]:
     return min(times), statistics.median(times), result
 
 
-def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.Namespace) -> dict:
-    """Populate, then time inserts, the subset query (before/after the index) and baselines."""
+def _vacuum_analyze(engine: Engine) -> float:
+    """Refresh statistics (VACUUM ANALYZE on PostgreSQL, ANALYZE on SQLite); seconds taken."""
+    t = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return time.perf_counter() - t
+
+
+def _size_mb(engine: Engine) -> float | None:
+    """PostgreSQL: the bench database's size on disk in MB."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        return float(conn.scalar(text("SELECT pg_database_size(current_database())"))) / 1e6
+
+
+def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.Namespace,
+          *, old: bool = False) -> dict:  # fmt: skip
+    """Populate, then time inserts, the subset query and the baselines."""
     out: dict[str, Any] = {"backend": label, "samples": samples, "files": files}
-    dialect = engine.dialect.name
     with session_scope(engine) as s:
         big, small = Job(name="bench", spec={}), Job(name="bench-small", spec={})
         s.add_all([big, small])
         s.flush()
         big_id, small_id = big.id, small.id
     log(f"[{label}] inserting {samples:,} samples over {files:,} files (vectors: yes)")
-    n, spent = populate(engine, big_id, files, samples, vectors=True, first_file_id=1)
+    n, spent = populate(engine, big_id, files, samples, vectors=True, first_file_id=1, old=old)
     out["inserted"], out["insert_s"], out["insert_rate"] = n, spent, n / spent
     log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
     small_files = max(10, args.naive_samples // MEAN_SAMPLES)
     populate(engine, small_id, small_files, args.naive_samples, vectors=False,
-             first_file_id=files + 1, seed=1)  # fmt: skip
-    out["orm_rate"] = orm_baseline(engine, small_id, files + 1, args.orm_rows)
-    log(f"[{label}] baseline ORM add_all: {out['orm_rate']:,.0f} rows/s ({args.orm_rows:,} rows)")
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+             first_file_id=files + 1, seed=1, old=old)  # fmt: skip
+    if args.orm_rows:
+        out["orm_rate"] = orm_baseline(engine, small_id, files + 1, args.orm_rows)
+        log(f"[{label}] baseline ORM add_all: {out['orm_rate']:,.0f} rows/s "
+            f"({args.orm_rows:,} rows)")  # fmt: skip
+    out["vacuum_s"] = _vacuum_analyze(engine)
+    out["size_mb"] = _size_mb(engine)
+    if out["size_mb"] is not None:
+        log(f"[{label}] VACUUM ANALYZE {out['vacuum_s']:.0f} s; database {out['size_mb']:,.0f} MB")
 
     def subset(job: int) -> Callable[[], list[int]]:
         def run() -> list[int]:
@@ -219,6 +284,7 @@ def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.N
 
     best, med, ids = timed(subset(big_id))
     out["subset_best"], out["subset_median"], out["subset_n"] = best, med, len(ids)
+    out["subset_ids"] = ids
     log(f"[{label}] subset on {samples:,} samples: best {best:.2f} s, median {med:.2f} s, "
         f"{len(ids):,} members")  # fmt: skip
     t = time.perf_counter()
@@ -226,82 +292,136 @@ def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.N
         create_subset(s, big_id, SPEC)
     out["create_s"] = time.perf_counter() - t
     log(f"[{label}] create_subset (query + store members): {out['create_s']:.2f} s")
-    small_best, _, small_ids = timed(subset(small_id))
-    naive_best, _, naive_ids = timed(lambda: naive_subset(engine, small_id, SPEC), repeat=1)
-    assert naive_ids == small_ids, "naive and SQL subsets differ"
-    out["small_sql"], out["small_naive"] = small_best, naive_best
-    log(f"[{label}] baseline on {args.naive_samples:,} samples: naive Python {naive_best:.2f} s "
-        f"vs SQL {small_best:.3f} s (same {len(small_ids):,} members)")  # fmt: skip
-    if not args.no_index:  # the covering index ships with the schema: refresh statistics
+    if not old:
         t = time.perf_counter()
-        if dialect == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM ANALYZE samples"))
-        else:
-            with engine.begin() as conn:
-                conn.execute(text("ANALYZE"))
-        out["index_build_s"] = time.perf_counter() - t
-        best2, med2, ids2 = timed(subset(big_id))
-        assert ids2 == ids, "fresh statistics changed the members"
-        out["subset_best_idx"], out["subset_median_idx"] = best2, med2
-        log(f"[{label}] after VACUUM ANALYZE ({out['index_build_s']:.0f} s): "
-            f"best {best2:.2f} s, median {med2:.2f} s")  # fmt: skip
-    if args.writers > 1:
+        with session_scope(engine) as s:
+            vecs = load_vectors(s, ids)
+        out["vectors_s"] = time.perf_counter() - t
+        assert vecs.shape == (len(ids), 39) and not np.isnan(vecs).any()
+        log(f"[{label}] load_vectors of the {len(ids):,} members: {out['vectors_s']:.2f} s")
+    if args.naive_samples:
+        small_best, _, small_ids = timed(subset(small_id))
+        naive_best, _, naive_ids = timed(lambda: naive_subset(engine, small_id, SPEC), repeat=1)
+        assert naive_ids == small_ids, "naive and SQL subsets differ"
+        out["small_sql"], out["small_naive"] = small_best, naive_best
+        log(f"[{label}] baseline on {args.naive_samples:,} samples: naive Python "
+            f"{naive_best:.2f} s vs SQL {small_best:.3f} s (same {len(small_ids):,} members)")
+    if args.writers > 1 and not old:
         url = engine.url.render_as_string(hide_password=False)
         out["parallel_rate"] = parallel_insert(
             engine, url, args.writers, args.parallel_samples, args.parallel_samples // 50,
             first_file_id=files + small_files + 1_000_000)
         log(f"[{label}] {args.writers} concurrent writers: {out['parallel_rate']:,.0f} rows/s "
             f"aggregate")
-    if dialect == "postgresql" and args.fk_demo_samples:
-        out.update(fk_demo(engine, args.fk_demo_samples, files + small_files + 1))
     return out
 
 
-def fk_demo(engine: Engine, samples: int, first_file_id: int) -> dict[str, float]:
-    """Insert rate with and without the samples.job_id foreign key (a requested model change)."""
-    files = max(1, samples // MEAN_SAMPLES)
-    with session_scope(engine) as s:
-        a, b = Job(name="fk-on", spec={}), Job(name="fk-off", spec={})
-        s.add_all([a, b])
-        s.flush()
-        on_id, off_id = a.id, b.id
-    n1, t1 = populate(engine, on_id, files, samples, vectors=True, first_file_id=first_file_id,
-                      seed=5)  # fmt: skip
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE samples DROP CONSTRAINT fk_samples_job_id_jobs"))
-    n2, t2 = populate(engine, off_id, files, samples, vectors=True,
-                      first_file_id=first_file_id + files, seed=5)  # fmt: skip
-    log(f"[postgresql] same {n1:,} rows: {n1 / t1:,.0f} rows/s with the samples.job_id FK, "
-        f"{n2 / t2:,.0f} rows/s without it")  # fmt: skip
-    return {"fk_on_rate": n1 / t1, "fk_off_rate": n2 / t2}
+def load_old_vectors(engine: Engine, ids: list[int]) -> float:
+    """Seconds to read the members' vectors from the rows, as before migration 0007."""
+    t = time.perf_counter()
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 20_000):
+            conn.execute(text("SELECT id, vector FROM samples WHERE id = ANY(:ids)"),
+                         {"ids": ids[start : start + 20_000]}).all()  # fmt: skip
+    return time.perf_counter() - t
+
+
+def pg_database(admin: Engine, name: str) -> str:
+    """(Re)create database `name`; its URL."""
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return admin.url.set(database=name).render_as_string(hide_password=False)
+
+
+def run_pg(args: argparse.Namespace, results: list[dict]) -> None:
+    """The PostgreSQL runs: the old layout first (with --old), then the shipped one."""
+    admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    made = []
+    try:
+        runs = [("postgresql-old", True)] if args.old else []
+        runs.append(("postgresql", False))
+        for label, old in runs:
+            name = args.db_name + ("_old" if old else "")
+            made.append(name)
+            engine = create_catalog_engine(pg_database(admin, name))
+            upgrade(engine, OLD_REVISION if old else "head")
+            try:
+                out = bench(engine, label, args.pg_samples, args.files, args, old=old)
+                if old:
+                    out["vectors_s"] = load_old_vectors(engine, out["subset_ids"])
+                    log(f"[{label}] vectors of the members from the rows: "
+                        f"{out['vectors_s']:.2f} s")
+                results.append(out)
+            finally:
+                engine.dispose()
+            if not args.keep:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        if not args.keep:
+            with admin.connect() as conn:
+                for name in made:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def summary(results: list[dict]) -> None:
+    """The table, then new ÷ old ratios when both layouts ran."""
+    log("\nbackend | samples | insert rows/s | ORM rows/s | subset s (best/median) | "
+        "member vectors s | naive/SQL small | MB")  # fmt: skip
+    for r in results:
+        orm = f"{r['orm_rate']:,.0f}" if "orm_rate" in r else "-"
+        small = (f"{r['small_naive']:.2f}/{r['small_sql']:.3f}" if "small_sql" in r else "-")
+        size = f"{r['size_mb']:,.0f}" if r.get("size_mb") else "-"
+        vec = f"{r['vectors_s']:.2f}" if "vectors_s" in r else "-"
+        log(f"{r['backend']} | {r['samples']:,} | {r['insert_rate']:,.0f} | {orm} | "
+            f"{r['subset_best']:.2f}/{r['subset_median']:.2f} | {vec} | {small} | {size}")
+    by = {r["backend"]: r for r in results}
+    if "postgresql-old" in by and "postgresql" in by:
+        new, old = by["postgresql"], by["postgresql-old"]
+        assert new["subset_ids"] == old["subset_ids"], "old and new layouts chose other members"
+        rate = new["insert_rate"] / old["insert_rate"]
+        log(f"\nnew ÷ old layout (same rows, same run): inserts {rate:.2f}x "
+            f"rows/s, subset {old['subset_best'] / new['subset_best']:.2f}x faster (best), "
+            f"member vectors {old['vectors_s'] / new['vectors_s']:.2f}x faster, "
+            f"disk {new['size_mb'] / old['size_mb']:.2f}x; same {len(new['subset_ids']):,} members")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="1 M samples over 20,000 files, old layout vs new, 200 k on SQLite.")
+    parser.add_argument("--big", action="store_true",
+                        help="100 M samples over 2 M files on PostgreSQL only (about 30 GB).")
+    parser.add_argument("--old", action="store_true",
+                        help="Also run the layout before migration 0007 and print ratios.")
     parser.add_argument("--sqlite-samples", type=int, default=1_000_000)
     parser.add_argument("--pg-samples", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=200_000, help="PostgreSQL files.")
     parser.add_argument("--naive-samples", type=int, default=100_000)
     parser.add_argument("--orm-rows", type=int, default=20_000)
-    parser.add_argument(
-        "--fk-demo-samples",
-        type=int,
-        default=500_000,
-        help="PostgreSQL: rows inserted with and without samples.job_id FK.",
-    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--writers", type=int, default=2,
+    parser.add_argument("--db-name", default="samplemill_bench",
+                        help="PostgreSQL bench database (with --old also <name>_old).")
+    parser.add_argument("--writers", type=int, default=1,
                         help="Also time this many concurrent writer processes (1: skip).")
     parser.add_argument("--parallel-samples", type=int, default=2_000_000,
                         help="Samples written by the concurrent writers together.")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
-    parser.add_argument("--no-index", action="store_true",
-                        help="Skip the run after VACUUM ANALYZE.")
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
     args = parser.parse_args()
-    results = []
+    if args.quick:
+        args.old = True
+        args.sqlite_samples, args.pg_samples, args.files = 200_000, 1_000_000, 20_000
+        args.naive_samples, args.orm_rows = 20_000, 5_000
+    if args.big:
+        args.skip_sqlite = True
+        args.pg_samples, args.files = 100_000_000, 2_000_000
+        args.naive_samples, args.orm_rows = 0, 0
+    results: list[dict] = []
     if not args.skip_sqlite:
         folder = Path(tempfile.mkdtemp(prefix="samplemill-bench-"))
         url = f"sqlite:///{folder / 'bench.sqlite'}"
@@ -315,30 +435,8 @@ def main() -> None:
                 p.unlink()
             folder.rmdir()
     if not args.skip_pg:
-        admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg")
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS samplemill_bench"))
-            conn.execute(text("CREATE DATABASE samplemill_bench"))
-        url = admin_url.set(database="samplemill_bench").render_as_string(hide_password=False)
-        engine = create_catalog_engine(url)
-        upgrade(engine)
-        try:
-            results.append(bench(engine, "postgresql", args.pg_samples, args.files, args))
-        finally:
-            engine.dispose()
-            if not args.keep:
-                with admin.connect() as conn:
-                    conn.execute(text("DROP DATABASE IF EXISTS samplemill_bench"))
-            admin.dispose()
-    log("\nbackend | samples | insert rows/s | ORM rows/s | subset s (best/median) | "
-        "with index | naive/SQL small")  # fmt: skip
-    for r in results:
-        idx = (f"{r['subset_best_idx']:.2f}/{r['subset_median_idx']:.2f}"
-               if "subset_best_idx" in r else "-")  # fmt: skip
-        log(f"{r['backend']} | {r['samples']:,} | {r['insert_rate']:,.0f} | {r['orm_rate']:,.0f} | "
-            f"{r['subset_best']:.2f}/{r['subset_median']:.2f} | {idx} | "
-            f"{r['small_naive']:.2f}/{r['small_sql']:.3f}")  # fmt: skip
+        run_pg(args, results)
+    summary(results)
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ def test_replace_is_idempotent_and_exact(catalog: Engine) -> None:
         ids = list(s.scalars(select(Sample.id).where(Sample.file_id == file_id)))
         order = list(reversed(ids))
         got = load_vectors(s, order)
+        few = load_vectors(s, order[:3])  # 3 of 250: sliced out in SQL on PostgreSQL
     idx_of = {sid: i for i, sid in enumerate(sorted(ids))}
     np.testing.assert_array_equal(got, vecs[[idx_of[sid] for sid in order]])
+    np.testing.assert_array_equal(few, vecs[[idx_of[sid] for sid in order[:3]]])
 
 
 def test_replace_shrinks_empties_and_rolls_back(catalog: Engine) -> None:
