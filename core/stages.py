@@ -1,7 +1,10 @@
 """The stage registry: what each pipeline stage is, where it runs and what it waits for.
 
 A stage is either job-scoped (one target per key: the source, each subset, each render) or
-file-scoped (one target per file). Its parameters are one pydantic model (a `StageParams`),
+file-scoped (one target per file). A job stage's keys come from the job spec (its table's
+entries) or, for work whose size only an earlier stage knows, from the catalog
+(`derived_keys`: the files a stage must visit, the chunks a planned render was cut into).
+Its parameters are one pydantic model (a `StageParams`),
 validated at submit and handed as-is to its handler. The scheduler reads only this registry,
 so a new stage (or a test's extra stage) is one `register()` call plus its task module.
 """
@@ -22,6 +25,29 @@ from core.errors import ConfigError
 from core.queues import QUEUES
 
 Scope = Literal["job", "file"]
+
+DerivedKeys = Callable[[Any, int, dict[str, Any]], Sequence[tuple[str, int | None]]]
+"""derived_keys(session, job_id, spec) -> [(key, file_id or None)]: a job stage's targets as
+the catalog says they should be, asked when every earlier stage is finished."""
+
+PART_SEPARATOR = "/"
+"""A part's key is `<entry key>/<part>`; the part never holds the separator, so the entry key
+is everything before the last one (an entry's own key may hold it)."""
+
+
+def part_key(entry_key: str, part: str) -> str:
+    """The key of one part of an entry (`rings/chunk-00003`)."""
+    if PART_SEPARATOR in part:
+        raise ConfigError(f"a part name may not contain {PART_SEPARATOR!r}: {part!r}")
+    return f"{entry_key}{PART_SEPARATOR}{part}"
+
+
+def split_part_key(key: str) -> tuple[str, str]:
+    """(entry key, part) of a part's key."""
+    entry, sep, part = key.rpartition(PART_SEPARATOR)
+    if not sep:
+        raise ConfigError(f"{key!r} is not a part key (<entry>{PART_SEPARATOR}<part>)")
+    return entry, part
 
 
 # --- parameter models and their errors ----------------------------------------------------
@@ -140,6 +166,13 @@ class Stage:
     `check(params, spec)` runs at submit for what needs the rest of the spec (references
     between tables). `applies_to(File)` and `skip_when(File)` are SQL conditions on the files
     table; `enabled(spec)` says if the job runs the stage.
+
+    Keys from the catalog: a job stage with `derived_keys(session, job_id, spec)` gets one
+    target per (key, file id) it returns, computed once every earlier stage is finished (the
+    planner asks again each pass, so it must be a cheap query; a pair may name the file the
+    target works on). With `part_of`, its targets are parts of another stage's entries: a key
+    is `<entry key>/<part>` (`part_key`) and its parameters are that entry's (a planned
+    render's chunks run with the render's parameters).
     """
 
     name: str
@@ -159,12 +192,18 @@ class Stage:
     keys: Callable[[dict[str, Any]], list[str]] | None = None
     applies_to: Callable[[Any], ColumnElement[bool] | None] = lambda file: None
     skip_when: Callable[[Any], ColumnElement[bool] | None] = lambda file: None
+    derived_keys: DerivedKeys | None = None
+    part_of: str | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.queue not in QUEUES:
             raise ConfigError(f"stage {self.name}: queue must be one of {QUEUES}")
+        if self.derived_keys is not None and self.scope != "job":
+            raise ConfigError(f"stage {self.name}: only a job stage takes keys from the catalog")
+        if self.part_of is not None and self.table is not None:
+            raise ConfigError(f"stage {self.name}: a part stage has no table of its own")
         if self.many and self.key_field is None and self.keys is None:
             raise ConfigError(f"stage {self.name}: a `many` stage needs a key_field")
 
@@ -216,7 +255,10 @@ class Stage:
         return str(getattr(params, self.key_field))
 
     def target_keys(self, spec: dict[str, Any]) -> list[str]:
-        """The keys of a job-scoped stage's targets in this spec."""
+        """The keys of a job-scoped stage's targets in this spec (none for a stage whose keys
+        come from the catalog: see `derived_keys`)."""
+        if self.derived_keys is not None:
+            return []
         if self.keys is not None:
             return self.keys(spec)
         if not self.many:
@@ -224,7 +266,10 @@ class Stage:
         return [self.key_for(entry) for entry in self.entries(spec)]
 
     def params_for(self, spec: dict[str, Any], key: str) -> Any:
-        """The validated parameters of one target (None for a stage without parameters)."""
+        """The validated parameters of one target (None for a stage without parameters); a
+        part's are its entry's."""
+        if self.part_of is not None:
+            return get_stage(self.part_of).params_for(spec, split_part_key(key)[0])
         entries = self.entries(spec)
         if not self.many:
             return entries[0] if entries else None

@@ -150,3 +150,101 @@ def subset_clips(session: Session, job_id: int, name: str) -> list[MemberClip]:
     ).all()
     return [MemberClip(r[0], r[1] or "", r[2], r[3], dict(zip(MEMBER_VALUES, r[4:], strict=True)))
             for r in rows]
+
+
+# --- picture spans (the vsamples stage) and the grid a grid video reads --------------------
+
+
+def grid_subset_ids(session: Session, job_id: int, subsets: Sequence[str]) -> list[int]:
+    """Ids of the named subsets of a job (those that exist)."""
+    if not subsets:
+        return []
+    return list(session.scalars(
+        select(Subset.id).where(Subset.job_id == job_id, Subset.name.in_(list(subsets)))
+        .order_by(Subset.id)))
+
+
+def vsample_files(session: Session, job_id: int, subsets: Sequence[str]) -> list[int]:
+    """The files holding members with a grid cell in the named subsets (vsamples visits each
+    once), by id."""
+    ids = grid_subset_ids(session, job_id, subsets)
+    if not ids:
+        return []
+    return sorted(session.scalars(
+        select(Sample.file_id).distinct()
+        .join(SubsetMember, SubsetMember.sample_id == Sample.id)
+        .where(SubsetMember.subset_id.in_(ids), SubsetMember.col.is_not(None))))
+
+
+@dataclass(frozen=True)
+class SpanMember:
+    """A member whose picture span vsamples computes: where it is and its sound's span."""
+
+    subset_id: int
+    position: int
+    start: float
+    dur: float
+
+
+def vsample_members(session: Session, job_id: int, subsets: Sequence[str],
+                    file_id: int) -> list[SpanMember]:
+    """The members with a grid cell of the named subsets whose sample is in this file, in
+    the file's time order."""
+    ids = grid_subset_ids(session, job_id, subsets)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(SubsetMember.subset_id, SubsetMember.position, Sample.start, Sample.dur)
+        .join(Sample, Sample.id == SubsetMember.sample_id)
+        .where(SubsetMember.subset_id.in_(ids), SubsetMember.col.is_not(None),
+               Sample.file_id == file_id)
+        .order_by(Sample.start, SubsetMember.subset_id, SubsetMember.position)).all()
+    return [SpanMember(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+
+
+def store_vspans(session: Session, members: Sequence[SpanMember], vstart: Sequence[float],
+                 vdur: Sequence[float]) -> None:
+    """Write each member's picture span (ms); re-writing the same values is harmless."""
+    if not members:
+        return
+    from sqlalchemy import bindparam
+
+    table = SubsetMember.__table__
+    stmt = (update(table)
+            .where(table.c.subset_id == bindparam("b_subset"))
+            .where(table.c.position == bindparam("b_position"))
+            .values(vstart=bindparam("b_vstart"), vdur=bindparam("b_vdur")))
+    session.connection().execute(stmt, [
+        {"b_subset": m.subset_id, "b_position": m.position, "b_vstart": float(vs),
+         "b_vdur": float(vd)}
+        for m, vs, vd in zip(members, vstart, vdur, strict=True)])
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """A member with a grid cell as a grid video reads it (vstart/vdur None: not computed)."""
+
+    sample_id: int
+    col: int
+    row: int
+    x: float | None
+    y: float | None
+    start: float
+    dur: float
+    vstart: float | None
+    vdur: float | None
+    file_id: int
+    path: str
+
+
+def grid_rows(session: Session, subset_id: int) -> list[GridRow]:
+    """The subset's members with a grid cell, in member order, with their picture spans."""
+    rows = session.execute(
+        select(SubsetMember.sample_id, SubsetMember.col, SubsetMember.row, SubsetMember.x,
+               SubsetMember.y, Sample.start, Sample.dur, SubsetMember.vstart, SubsetMember.vdur,
+               File.id, File.path)
+        .join(Sample, Sample.id == SubsetMember.sample_id)
+        .join(File, File.id == Sample.file_id)
+        .where(SubsetMember.subset_id == subset_id, SubsetMember.col.is_not(None))
+        .order_by(SubsetMember.position)).all()
+    return [GridRow(*r[:10], r[10] or "") for r in rows]

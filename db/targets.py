@@ -35,15 +35,27 @@ def active_jobs(session: Session, job_ids: Sequence[int] | None = None) -> list[
 
 
 def ensure_job_targets(session: Session, job_id: int, stage: Stage, keys: Sequence[str]) -> int:
-    """Create the missing targets of a job-scoped stage; returns how many were created."""
+    """Create the missing targets of a job-scoped stage; returns how many were created.
+
+    `keys` come from the job spec; a stage with `derived_keys` adds the keys the catalog
+    gives it now (each with the file its target works on, or none), e.g. a planned render's
+    chunks. Keys that exist already are left alone, so asking every pass is harmless.
+    """
+    wanted: dict[str, int | None] = dict.fromkeys(keys)
+    if stage.derived_keys is not None:
+        spec = session.scalar(select(Job.spec).where(Job.id == job_id)) or {}
+        for key, file_id in stage.derived_keys(session, job_id, dict(spec)):
+            wanted.setdefault(key, file_id)
+    if not wanted:
+        return 0
     have = set(
         session.scalars(
             select(Target.key).where(Target.job_id == job_id, Target.stage == stage.name)
         )
     )
-    missing = [k for k in dict.fromkeys(keys) if k not in have]
+    missing = [k for k in wanted if k not in have]
     for key in missing:
-        session.add(Target(job_id=job_id, stage=stage.name, key=key))
+        session.add(Target(job_id=job_id, stage=stage.name, key=key, file_id=wanted[key]))
     session.flush()
     return len(missing)
 

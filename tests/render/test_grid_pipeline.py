@@ -1,6 +1,7 @@
 """proliferation end to end through real workers, on SQLite and PostgreSQL: generated films ->
-samples -> subset -> grid -> the grid video, whose frames, length and flash/beep sync match
-its plan, with a contact sheet beside it."""
+samples -> subset -> grid -> vsamples per film -> the grid video planned, then its clip cache,
+chunks, mix and join as targets of their own; its frames, length and flash/beep sync match its
+plan, with a contact sheet beside it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.engine import session_scope
-from db.models import Artifact
+from db.models import Artifact, SubsetMember, Target, TargetStatus
 from scheduler.commands.render import render
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure
@@ -70,12 +71,24 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
     outcome = run_job(job, settings, console=Console(file=io.StringIO()))
     assert outcome.exit_code == 0, outcome.failures
     with session_scope(catalog(settings)) as session:
-        arts = {a.name: a for a in session.scalars(select(Artifact).where(
+        arts = {(a.kind, a.name): a for a in session.scalars(select(Artifact).where(
             Artifact.job_id == outcome.job_id))}
-        video, sheet = arts["rings"], arts["rings-sheet"]
+        video, sheet = arts["proliferation", "rings"], arts["contact_sheet", "rings-sheet"]
+        plan = arts["render_plan", "rings"].params
+        targets = dict(session.execute(select(Target.stage, func.count()).where(
+            Target.job_id == outcome.job_id, Target.status == TargetStatus.DONE)
+            .group_by(Target.stage)).all())
+        spans = session.execute(select(SubsetMember.vstart, SubsetMember.vdur).where(
+            SubsetMember.col.is_not(None))).all()
         frames, duration = video.params["frames"], video.duration
         path, sheet_path = Path(video.path), Path(sheet.path)
     assert sheet_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # vsamples once per film, the render planned once, then its parts as targets of their own
+    assert plan["chunks"] == 12 and len(plan["sources"]) == 3
+    assert targets["vsamples"] == 3 and targets["render"] == 1
+    assert targets["render_cache"] == 3 and targets["render_chunk"] == 12 + 1  # + the mix
+    assert targets["render_join"] == 1
+    assert len(spans) == 16 and all(vs is not None and vd >= 1 for vs, vd in spans)
     comp = Composition.load(settings.data_dir / "work" / f"job-{outcome.job_id}" / "rings")
     assert comp.scene.n_frames == frames and duration == pytest.approx(frames / 24)
     # each sample starts at (or just before) a beep, where its film turns white for 3 frames;
