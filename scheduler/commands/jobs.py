@@ -19,6 +19,7 @@ from core.settings import get_settings
 from core.stages import job_stages
 from db import read, state
 from db.models import JobStatus, utcnow
+from db.render_plans import render_progress
 from scheduler.commands.errors import Command, fail
 from scheduler.context import catalog_session
 
@@ -91,6 +92,7 @@ def status(job: int | None, as_json: bool) -> None:
     with catalog_session(existing=True) as session:
         ids = [job] if job is not None else [j.id for j in read.list_jobs(session, limit=10)]
         progress = [read.job_progress(session, job_id, lease_seconds=lease) for job_id in ids]
+        renders = {job_id: render_progress(session, job_id) for job_id in ids}
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in progress], default=str, indent=2))
         return
@@ -111,6 +113,8 @@ def status(job: int | None, as_json: bool) -> None:
                           s.stale, s.done, s.failed, s.blocked, s.skipped)),
                           f"{s.rate:.1f}", eta)
         console.print(table)
+        for r in renders[p.job_id]:  # a planned grid video's parts: chunks 7/12, ...
+            console.print(f"  {r.line()}", highlight=False)
 
 
 def print_failures(rows: list[read.FailureRecord], out: Console | None = None) -> None:
