@@ -86,3 +86,53 @@ def chunk_keys(session: Session, job_id: int, spec: dict) -> list[tuple[str, int
 def join_keys(session: Session, job_id: int, spec: dict) -> list[tuple[str, int | None]]:
     """One join target per planned render."""
     return [(part_key(p.name, "join"), None) for p in plans(session, job_id)]
+
+
+@dataclass(frozen=True)
+class RenderProgress:
+    """How far one planned render's parts are: cache sources, chunks, mix and join."""
+
+    name: str
+    kind: str
+    cache_done: int
+    cache_total: int
+    chunks_done: int
+    chunks_total: int
+    mix_done: bool
+    joined: bool
+
+    def line(self) -> str:
+        """`render rings: chunks 7/12, cache 3/3, mix done` (what `run` and `status` print)."""
+        parts = [f"chunks {self.chunks_done}/{self.chunks_total}",
+                 f"cache {self.cache_done}/{self.cache_total}",
+                 "mix done" if self.mix_done else "mix to do"]
+        if self.joined:
+            parts.append("joined")
+        return f"render {self.name}: " + ", ".join(parts)
+
+
+PART_STAGES = ("render_cache", "render_chunk", "render_join")
+
+
+def render_progress(session: Session, job_id: int) -> list[RenderProgress]:
+    """Each planned render's done parts against its plan (two queries)."""
+    from db.models import Target, TargetStatus
+
+    records = plans(session, job_id)
+    if not records:
+        return []
+    done = session.execute(select(Target.stage, Target.key).where(
+        Target.job_id == job_id, Target.stage.in_(PART_STAGES),
+        Target.status == TargetStatus.DONE)).all()
+    finished = {(stage, key) for stage, key in done}
+    out = []
+    for p in records:
+        chunks = sum(("render_chunk", part_key(p.name, chunk_part(i))) in finished
+                     for i in range(p.chunks))
+        cache = sum(("render_cache", part_key(p.name, f"cache-{i}")) in finished
+                    for i, _ in p.sources)
+        out.append(RenderProgress(
+            p.name, str(p.info.get("kind", "")), cache, len(p.sources), chunks, p.chunks,
+            ("render_chunk", part_key(p.name, "mix")) in finished,
+            ("render_join", part_key(p.name, "join")) in finished))
+    return out

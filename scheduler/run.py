@@ -37,6 +37,7 @@ from db.read import ArtifactRecord, FailureRecord, JobProgress, JobRecord, jobs_
 from db.read import artifacts as read_artifacts
 from db.read import failures as read_failures
 from db.read import job_progress as read_progress
+from db.render_plans import RenderProgress, render_progress
 from scheduler.embedded import EmbeddedBroker, LocalWorkers
 from scheduler.jobspec import load_spec
 from scheduler.loop import Scheduler, celery_sender
@@ -70,6 +71,7 @@ class RunOutcome:
     interrupted: bool = False
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     progress: JobProgress | None = None
+    renders: list[RenderProgress] = field(default_factory=list)
     seconds: float = 0.0
     worker_restarts: int = 0
 
@@ -106,7 +108,11 @@ class ProgressView:
         if self.console.is_terminal:
             self.progress.stop()
 
-    def update(self, job: JobProgress, *, force: bool = False) -> None:
+    def update(self, job: JobProgress, renders: list[RenderProgress] | None = None, *,
+               force: bool = False) -> None:
+        """Move the bars (a stage's, and each planned render's chunks); off a terminal, print
+        a line every few seconds (or now, with force)."""
+        renders = renders or []
         for s in job.stages:
             fields = {"rate": s.rate, "eta": s.eta_seconds, "failed": s.failed}
             if s.stage not in self.tasks:
@@ -114,9 +120,16 @@ class ProgressView:
             self.progress.update(
                 self.tasks[s.stage], total=max(s.total, 1), completed=s.finished, **fields
             )
+        for r in renders:
+            label = f"{r.name} chunks"
+            if label not in self.tasks:
+                self.tasks[label] = self.progress.add_task(label, total=r.chunks_total or None)
+            self.progress.update(self.tasks[label], total=max(r.chunks_total, 1),
+                                 completed=r.chunks_done)
         if not self.console.is_terminal and (force or time.monotonic() - self.last_line > 5):
             self.last_line = time.monotonic()
             parts = [f"{s.stage} {s.finished}/{s.total} ({s.rate:.1f}/s)" for s in job.stages]
+            parts += [r.line() for r in renders]
             self.console.print(f"job {job.job_id}: " + ", ".join(parts), highlight=False)
 
 
@@ -214,7 +227,7 @@ def run_job(
                 def on_tick(_: object) -> None:
                     nonlocal finished, in_a_row, restarts
                     progress = _progress(engine, job_id)
-                    view.update(progress)
+                    view.update(progress, _renders(engine, job_id))
                     done_now = sum(s.finished for s in progress.stages)
                     if done_now != finished:
                         finished, in_a_row = done_now, 0
@@ -240,7 +253,7 @@ def run_job(
                 scheduler.run_forever(
                     job_ids=[job_id], until_done=True, stop=stop.is_set, on_tick=on_tick
                 )
-                view.update(_progress(engine, job_id), force=True)
+                view.update(_progress(engine, job_id), _renders(engine, job_id), force=True)
         finally:
             if workers is not None:
                 workers.stop()
@@ -260,11 +273,18 @@ def _progress(engine: Engine, job_id: int) -> JobProgress:
         return read_progress(session, job_id)
 
 
+def _renders(engine: Engine, job_id: int) -> list[RenderProgress]:
+    """Each planned grid render's parts done (chunks 7/12, ...)."""
+    with session_scope(engine) as session:
+        return render_progress(session, job_id)
+
+
 def _outcome(engine: Engine, job_id: int, *, interrupted: bool) -> RunOutcome:
     with session_scope(engine) as session:
         progress = read_progress(session, job_id)
         return RunOutcome(job_id, progress.status, read_failures(session, job_id), interrupted,
-                          artifacts=read_artifacts(session, job_id), progress=progress)
+                          artifacts=read_artifacts(session, job_id), progress=progress,
+                          renders=render_progress(session, job_id))
 
 
 def latest_job_named(engine: Engine, name: str) -> JobRecord | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from db.models import JobStatus
+from db.render_plans import PLAN_KIND
 from scheduler.commands.jobs import describe_status, print_failures
 from scheduler.run import RunOutcome
 
@@ -39,10 +40,12 @@ def summary_lines(outcome: RunOutcome, job_file: Path | None = None) -> list[str
             for s in outcome.progress.stages
         )
         lines.append(f"  {counts}")
-    if outcome.artifacts:
+    lines += [f"  {r.line()}" for r in outcome.renders]
+    made = [a for a in outcome.artifacts if a.kind != PLAN_KIND]  # plans are working files
+    if made:
         lines.append("  made:")
-        width = max(len(a.name) for a in outcome.artifacts)
-        for a in outcome.artifacts:
+        width = max(len(a.name) for a in made)
+        for a in made:
             extra = f" ({a.duration:.1f} s)" if a.duration else ""
             lines.append(f"    {a.name:<{width}}  {a.path}{extra}")
     elif not outcome.interrupted:
