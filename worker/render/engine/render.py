@@ -12,6 +12,7 @@ import numpy as np
 from core.errors import ConfigError
 from worker.render.engine.raster import clear, draw_clips, frame_planes, new_frame
 from worker.render.engine.scene import Scene
+from worker.render.engine.shear import apply_shear
 from worker.render.engine.store import StoreLayout
 
 
@@ -41,6 +42,8 @@ def draw_frame(scene: Scene, data: np.ndarray, layout: StoreLayout, f: int,
         draw_clips(y, u, v, data, off, layout.lw[st.clip, lev], layout.lh[st.clip, lev],
                    st.cx, st.cy, st.sw, st.sh, np.cos(st.rotation), np.sin(st.rotation),
                    st.brightness.astype(np.float64), st.alpha.astype(np.float64))
+    if scene.shear is not None:
+        apply_shear(frame_planes(buf, scene.width, scene.height), scene.shear, scene.t_ms(f))
     return buf
 
 

@@ -6,10 +6,12 @@ and still join into the same bytes. `Scene.state(f)` evaluates every clip's prop
 frame with whole-array numpy (no Python per clip) and returns the visible clips in draw order.
 
 World coordinates are output pixels at zoom 1: a clip's base rectangle is centred at (cx, cy)
-with size w×h. Properties: x, y (offset, world px), scale, brightness (0 black, 1 as is),
-alpha, rotation (degrees, clockwise) and z (higher is drawn later; ties by clip index). The
-camera's zoom scales the world about the world point (cam_x, cam_y), which sits at the frame
-centre.
+with size w×h. Properties: x, y (offset, world px), scale, scale_y (the height only: the
+clip's picture is stretched, and the clip cache keeps its own aspect), brightness (0 black, 1
+as is), alpha, rotation (degrees, clockwise) and z (higher is drawn later; ties by clip
+index). The camera's zoom scales the world about the world point (cam_x, cam_y), which sits at
+the frame centre. An optional row shear (engine/shear.py) slides the finished frame's pixel
+rows sideways.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ConfigError
+from worker.render.engine.shear import RowShear
 from worker.render.engine.tracks import Track, latest_at_or_before
 
 PROPS: dict[str, float] = {"x": 0.0, "y": 0.0, "scale": 1.0, "brightness": 1.0, "alpha": 1.0,
-                           "rotation": 0.0, "z": 0.0}
+                           "rotation": 0.0, "z": 0.0, "scale_y": 1.0}
 CAMERA = ("zoom", "cam_x", "cam_y")
 
 
@@ -68,6 +71,7 @@ class Scene:
     play_t: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ms, sorted per clip
     phase_ms: np.ndarray | None = None  # (n,) picture time at a play's start, from the span start
     initial_offset_ms: float = 0.0
+    shear: RowShear | None = None  # slide the finished frame's rows sideways
 
     def __post_init__(self) -> None:
         """Check sizes and fill defaults, so a bad scene fails here rather than mid-render."""
@@ -120,13 +124,13 @@ class Scene:
         t = self.t_ms(f)
         zoom, camx, camy = self.camera_at(t)
         p = {name: tr.at(t) for name, tr in self.tracks.items() if name in
-             ("x", "y", "scale", "brightness", "alpha")}
+             ("x", "y", "scale", "brightness", "alpha", "scale_y")}
         cx = (self.base[:, 0] + p["x"] - camx) * zoom + self.width / 2
         cy = (self.base[:, 1] + p["y"] - camy) * zoom + self.height / 2
         sw = self.base[:, 2] * p["scale"] * zoom
         sh = self.base[:, 3] * p["scale"] * zoom
-        return {"cx": cx, "cy": cy, "sw": sw, "sh": sh, "brightness": p["brightness"],
-                "alpha": p["alpha"]}
+        return {"cx": cx, "cy": cy, "sw": sw, "sh": sh * p["scale_y"], "sh_own": sh,
+                "brightness": p["brightness"], "alpha": p["alpha"]}
 
     def state(self, f: int) -> FrameState:
         """The visible clips at frame f, back to front."""
@@ -165,6 +169,7 @@ class Scene:
 
         A clip counts only while it is on screen with alpha > 0 and brightness > 0; the clip
         cache stores its frames at this size, so nothing is decoded larger than it is shown.
+        The height is the clip's own (scale_y stretches the picture, not the cached frame).
         """
         w, h = np.zeros(self.n), np.zeros(self.n)
         for f in frames if frames is not None else range(self.n_frames):
@@ -173,13 +178,14 @@ class Scene:
             seen = ((g["alpha"] > 0) & (g["brightness"] > 0) & (g["cx"] + r > 0)
                     & (g["cx"] - r < self.width) & (g["cy"] + r > 0) & (g["cy"] - r < self.height))
             np.maximum(w, np.where(seen, g["sw"], 0.0), out=w)
-            np.maximum(h, np.where(seen, g["sh"], 0.0), out=h)
+            np.maximum(h, np.where(seen, g["sh_own"], 0.0), out=h)
         return w, h
 
     def save(self, path: Path) -> None:
         """Write the scene to one .npz file (the plan every chunk reads)."""
         meta = {"width": self.width, "height": self.height, "fps": self.fps,
-                "n_frames": self.n_frames, "initial_offset_ms": self.initial_offset_ms}
+                "n_frames": self.n_frames, "initial_offset_ms": self.initial_offset_ms,
+                "shear": None if self.shear is None else self.shear.to_dict()}
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                   "base": self.base, "clip_frames": self.clip_frames, "phase_ms": self.phase_ms,
                   "play_clip": self.play_clip, "play_t": self.play_t}
@@ -203,4 +209,5 @@ class Scene:
                       if f"camera.{n}.meta" in d}
             return cls(meta["width"], meta["height"], meta["fps"], meta["n_frames"], d["base"],
                        d["clip_frames"], tracks, camera, d["play_clip"], d["play_t"],
-                       d["phase_ms"], meta["initial_offset_ms"])
+                       d["phase_ms"], meta["initial_offset_ms"],
+                       RowShear.from_dict(meta["shear"]) if meta.get("shear") else None)
