@@ -1,11 +1,17 @@
 """proliferation end to end through real workers, on SQLite and PostgreSQL: generated films ->
 samples -> subset -> grid -> vsamples per film -> the grid video planned, then its clip cache,
 chunks, mix and join as targets of their own; its frames, length and flash/beep sync match its
-plan, with a contact sheet beside it."""
+plan, with a contact sheet beside it. Rendered again by one worker, and again with the worker
+running a chunk SIGKILLed, the mp4 is the same bytes as the two workers' first render."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
 
 import av
@@ -15,11 +21,13 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import func, select
 
+from core.settings import Settings, get_settings, reset_settings
+from db import state
 from db.engine import session_scope
-from db.models import Artifact, SubsetMember, Target, TargetStatus
+from db.models import Artifact, JobStatus, SubsetMember, Target, TargetStatus, TaskRun
 from scheduler.commands.render import render
 from scheduler.run import run_job
-from tests.pipeline_harness import catalog, configure
+from tests.pipeline_harness import Cluster, catalog, configure, job_status, wait_for
 from tests.render.gridgen import flash_beep_film
 from tests.render.test_proliferation import assert_cells_light_on_their_beeps
 from worker.render.grid import Composition
@@ -56,6 +64,63 @@ chunk_s = 1.0
 pad_before_ms = 500
 pad_after_ms = 500
 """
+
+
+RENDER_STAGES = ["render", "render_cache", "render_chunk", "render_join"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def chunk_workers(settings: Settings, job_id: int) -> set[str]:
+    """The worker processes that completed the render's chunks."""
+    with session_scope(catalog(settings)) as session:
+        return set(session.scalars(select(TaskRun.worker).where(
+            TaskRun.job_id == job_id, TaskRun.stage == "render_chunk",
+            TaskRun.status == TargetStatus.DONE)))
+
+
+def _running_chunk(settings: Settings, job_id: int) -> tuple[int, int] | None:
+    """(target id, worker pid) of a chunk being rendered now."""
+    with session_scope(catalog(settings)) as session:
+        row = session.execute(select(Target.id, Target.worker).where(
+            Target.job_id == job_id, Target.stage == "render_chunk",
+            Target.key.like("%/chunk-%"), Target.status == TargetStatus.RUNNING).limit(1)).first()
+    return (row[0], int(row[1].rsplit(":", 1)[1])) if row and row[1] else None
+
+
+def render_again(settings: Settings, monkeypatch: pytest.MonkeyPatch, job_id: int, out: Path,
+                 *, workers: int, kill: bool = False) -> int | None:
+    """Drop the render's targets and outputs (the clip cache stays: it is keyed by what it
+    holds) and render it again with `workers` worker processes; with `kill`, SIGKILL the one
+    rendering the first chunk seen running. Returns the killed chunk's target id."""
+    with session_scope(catalog(settings)) as session:
+        state.drop_targets(session, job_id, job_stages=RENDER_STAGES)
+        state.reactivate(session, job_id)
+    shutil.rmtree(settings.data_dir / "work" / f"job-{job_id}" / "rings")
+    out.unlink()
+    monkeypatch.setenv("SAMPLEMILL_CONCURRENCY", str(workers))
+    reset_settings()
+    cluster = Cluster(get_settings())
+    killed = None
+    try:
+        cluster.start_scheduler(job_id)
+        if kill:
+            deadline = time.monotonic() + 120
+            while killed is None and time.monotonic() < deadline:
+                found = _running_chunk(settings, job_id)
+                if found:
+                    killed = found[0]
+                    os.kill(found[1], signal.SIGKILL)
+                time.sleep(0.01)
+            assert killed is not None, "no chunk was seen running"
+        wait_for(lambda: job_status(catalog(settings), job_id) != JobStatus.ACTIVE, 300,
+                 "the render to finish")
+    finally:
+        cluster.close()
+    assert job_status(catalog(settings), job_id) == JobStatus.DONE
+    return killed
 
 
 @pytest.mark.slow
@@ -102,6 +167,25 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
         offsets[c] = float(nxt[0] - m.start_ms[c]) if nxt.size else 0.0
     assert all(-15 <= o <= 60 for o in offsets.values()), offsets
     assert assert_cells_light_on_their_beeps(path, comp, offsets) == len(comp.plays) == 16
+
+    # two workers rendered chunks side by side; one worker, and a worker killed mid-chunk
+    # (that chunk alone is redone), give the same bytes
+    assert len(chunk_workers(settings, outcome.job_id)) == 2
+    two = digest(path)
+    render_again(settings, monkeypatch, outcome.job_id, path, workers=1)
+    assert digest(path) == two
+    assert len(chunk_workers(settings, outcome.job_id)) == 1
+    killed = render_again(settings, monkeypatch, outcome.job_id, path, workers=2, kill=True)
+    assert digest(path) == two
+    with session_scope(catalog(settings)) as session:
+        runs = dict(session.execute(select(TaskRun.target_id, func.count()).where(
+            TaskRun.job_id == outcome.job_id, TaskRun.stage.in_(RENDER_STAGES[1:]))
+            .group_by(TaskRun.target_id)).all())
+        done = dict(session.execute(select(TaskRun.target_id, func.count()).where(
+            TaskRun.job_id == outcome.job_id, TaskRun.stage.in_(RENDER_STAGES[1:]),
+            TaskRun.status == TargetStatus.DONE).group_by(TaskRun.target_id)).all())
+    assert runs[killed] >= 2 and done[killed] == 1, runs
+    assert set(done.values()) == {1}  # every part completed exactly once
 
     # samplemill render: a frame, a preview and an excerpt of the same render, here
     runner = CliRunner()
