@@ -47,6 +47,7 @@ class PlayFx:
     pan: float
     reverb: float
     stretch_method: str = "rubberband"
+    length_ms: float = float("nan")  # only the first this many ms of the clip (NaN: all)
 
     def __post_init__(self) -> None:
         """Refuse a stretch method the mix does not have."""
@@ -63,7 +64,8 @@ class PlayFx:
         """The part of the key the levelled, reversed, stretched sound depends on."""
         return tuple(None if isinstance(v, float) and np.isnan(v) else v
                      for v in (self.match_db, self.max_db, self.reverse, round(self.stretch, 6),
-                               self.stretch_method if self.stretch != 1.0 else STRETCH_METHODS[0]))
+                               self.stretch_method if self.stretch != 1.0 else STRETCH_METHODS[0],
+                               round(self.length_ms, 3)))
 
 
 def level(audio: np.ndarray, match_db: float, max_db: float) -> np.ndarray:
@@ -182,7 +184,9 @@ def reverb(audio: np.ndarray, sr: int, amount: float) -> np.ndarray:
 
 
 def stretched(audio: np.ndarray, sr: int, fx: PlayFx) -> np.ndarray:
-    """A clip's (2, n) sound levelled, reversed and time-stretched as fx asks."""
+    """A clip's (2, n) sound cut to fx.length_ms, levelled, reversed and time-stretched."""
+    if not np.isnan(fx.length_ms):
+        audio = audio[:, : max(1, round(fx.length_ms * sr / 1000.0))]
     y = level(audio.astype(np.float32), fx.match_db, fx.max_db)
     if fx.reverse:
         y = np.ascontiguousarray(y[:, ::-1])

@@ -148,7 +148,8 @@ def mix_plays(plays: Plays, clips: ClipSounds, duration_s: float, params: MixPar
                     fx = PlayFx(float(plays.match_db[i]), float(plays.max_db[i]),
                                 bool(plays.reverse[i]), float(plays.stretch[i]),
                                 float(plays.fade_in_ms[i]), float(plays.fade_out_ms[i]),
-                                float(plays.pan[i]), float(plays.reverb[i]), plays.method(i))
+                                float(plays.pan[i]), float(plays.reverb[i]), plays.method(i),
+                                float(plays.length_ms[i]))
                     rendered = cache.get(c, fx, lambda s=sound, f=fx, c=c: finish(
                         stretches.get(c, f, lambda: stretched(s, sr, f)), sr, f))
                     _add(out, rendered, round(plays.t_ms[i] * sr / 1000.0),

@@ -27,6 +27,7 @@ class Plays:
     max_db: np.ndarray  # then lower it (never raise) to at most this RMS
     reverse: np.ndarray  # bool
     stretch_method: np.ndarray = 0  # int64 index into STRETCH_METHODS (names accepted)
+    length_ms: np.ndarray = np.nan  # play only the first this many ms of the clip (NaN: all)
 
     def __post_init__(self) -> None:
         """Coerce to arrays of one length and reject values the mix cannot honour."""
@@ -47,14 +48,16 @@ class Plays:
             raise ConfigError(f"stretch_method must be one of {', '.join(STRETCH_METHODS)}")
         if n and not np.isfinite(self.t_ms).all():
             raise ConfigError("play times must be finite")
+        if n and (self.length_ms <= 0).any():
+            raise ConfigError("a play's length_ms must be positive (NaN: the whole sound)")
 
     @classmethod
     def make(cls, clip, t_ms, *, volume=1.0, pan=0.0, fade_in_ms=0.0, fade_out_ms=0.0,
              reverb=0.0, stretch=1.0, match_db=np.nan, max_db=np.nan, reverse=False,
-             stretch_method="rubberband") -> Plays:
+             stretch_method="rubberband", length_ms=np.nan) -> Plays:
         """Plays with defaults for every column not given (scalars broadcast)."""
         return cls(clip, t_ms, volume, pan, fade_in_ms, fade_out_ms, reverb, stretch, match_db,
-                   max_db, reverse, stretch_method)
+                   max_db, reverse, stretch_method, length_ms)
 
     def __len__(self) -> int:
         return int(self.clip.size)
