@@ -70,6 +70,7 @@ FLOOR_PLAN_S = 30.0
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "samplemill_bench_queue"
+BEFORE_REV = "144edd9"  # the runner, claim and loop before issue 17's overhead work
 EXTRA_STAGES = '["tests.pipeline_stages", "bench.queue_overhead"]'
 
 
@@ -159,6 +160,7 @@ def e2e_job(engine: Any, n: int, folder: str, name: str) -> int:
 
     spec = {"name": name, "source": {"kind": "local", "folder": folder, "patterns": ["*.wav"]},
             "fake_analyze": {"samples_per_file": 1, "sleep_s": 0.0}}
+    os.makedirs(folder, exist_ok=True)  # submit checks that a local source's folder exists
     job_id = submit_spec(engine, spec)
     insert_files(engine, job_id, n, folder)
     mark_stage_done(engine, job_id, "source", file_scoped=False)
@@ -225,21 +227,28 @@ def noop_in_process(client: Any, n: int) -> dict[str, float]:
 
 
 def e2e_through_broker(engine: Any, settings: Any, send: Any, job_id: int, n: int,
-                       limits: dict[str, int], timeout: float) -> dict[str, Any]:
-    """Run the scheduler loop until the job is finished; targets/s to the last commit."""
+                       limits: dict[str, int], timeout: float,
+                       max_batch: int | None = None) -> dict[str, Any]:
+    """Run the scheduler loop until the job is finished; targets/s to the last commit.
+    `max_batch` 1 makes the scheduler send one target per message (no batching)."""
     import time
 
     from db.models import utcnow
     from scheduler.loop import Scheduler
 
-    sched = Scheduler(engine, settings.model_copy(update={"queue_limits": limits}), send)
+    update: dict[str, Any] = {"queue_limits": limits}
+    if max_batch is not None:
+        update["max_batch"] = max_batch
+    sched = Scheduler(engine, settings.model_copy(update=update), send)
     ticks = 0
     sent = 0
+    messages = 0
 
     def on_tick(report: Any) -> None:
-        nonlocal ticks, sent
+        nonlocal ticks, sent, messages
         ticks += 1
         sent += report.enqueued
+        messages += report.messages
 
     start = utcnow()
     t0 = time.perf_counter()
@@ -251,8 +260,11 @@ def e2e_through_broker(engine: Any, settings: Any, send: Any, job_id: int, n: in
     if out["done"] != n or out["status"] != "done":
         raise RuntimeError(f"e2e job {job_id} did not finish: {out}")
     span = (out["last"] - start).total_seconds()
+    if out["samples"] != n:
+        raise RuntimeError(f"e2e job {job_id}: {out['samples']} samples for {n} files")
     return {"targets": n, "seconds": span, "rate": n / span, "job_done_s": wall,
-            "ticks": ticks, "sent": sent, "runs": out["runs"], "samples": out["samples"]}
+            "ticks": ticks, "sent": sent, "messages": messages, "runs": out["runs"],
+            "samples": out["samples"]}
 
 
 def e2e_in_process(engine: Any, settings: Any, job_id: int, n: int,
@@ -265,25 +277,29 @@ def e2e_in_process(engine: Any, settings: Any, job_id: int, n: int,
     from tests.pipeline_stages import handle
     from worker.tasks.runner import run_target
 
-    queue: list[int] = []
+    queue: list[list[int]] = []
     sched = Scheduler(engine, settings.model_copy(update={"queue_limits": limits}),
-                      lambda stage, target_id, _queue: queue.append(target_id))
+                      lambda stage, target_ids, _queue: queue.append(list(target_ids)))
     ticks = 0
+    messages = 0
     t0 = time.perf_counter()
     while True:
         ticks += 1
         report = sched.tick([job_id])
+        messages += report.messages
         if report.finished_jobs:
             break
-        for target_id in queue:
-            run_target(target_id, handle)
+        for target_ids in queue:
+            run_target(target_ids if len(target_ids) > 1 else target_ids[0], handle)
         queue.clear()
         if time.perf_counter() - t0 > 600:
             raise RuntimeError("in-process e2e did not finish")
     total = time.perf_counter() - t0
     out = job_outcome(engine, job_id, "fake_analyze")
     assert out["done"] == n and out["status"] == JobStatus.DONE, out
-    return {"targets": n, "seconds": total, "rate": n / total, "ticks": ticks}
+    assert out["samples"] == n, out
+    return {"targets": n, "seconds": total, "rate": n / total, "ticks": ticks,
+            "messages": messages}
 
 
 def per_target_runner(engine: Any, ids: list[int]) -> float:
@@ -294,7 +310,7 @@ def per_target_runner(engine: Any, ids: list[int]) -> float:
 
     t = time.perf_counter()
     for target_id in ids:
-        status = run_target(target_id, lambda ctx: None)
+        status = run_target(target_id, lambda ctx, params: None)
         assert status == "done", status
     return (time.perf_counter() - t) / len(ids)
 
@@ -506,14 +522,19 @@ def broker_runs(kind: str, catalogs: list[tuple[str, str]], args: Any, work: str
                 folder = os.path.join(work, "media")
                 warm = e2e_job(engine, 20, folder, f"warm-{kind}-{cat_label}")
                 e2e_through_broker(engine, settings, send, warm, 20, args.limits, 120)
-                for limits_label, limits in (("raised", args.limits),
-                                             ("default", settings.queue_limits)):
+                variants = [("raised", args.limits, None)]
+                if args.unbatched:
+                    variants.append(("raised-unbatched", args.limits, 1))
+                if not args.quick:
+                    variants.append(("default", settings.queue_limits, None))
+                for limits_label, limits, max_batch in variants:
                     job_id = e2e_job(engine, args.tasks, folder,
                                      f"e2e-{kind}-{cat_label}-{limits_label}")
                     log(f"{kind}/{cat_label}: e2e {args.tasks} targets, {limits_label} limits "
                         f"{limits}")
                     r = e2e_through_broker(engine, settings, send, job_id, args.tasks, limits,
-                                           timeout=max(300.0, args.tasks / 2))
+                                           timeout=max(300.0, args.tasks / 2),
+                                           max_batch=max_batch)
                     r["limits"] = dict(limits)
                     results["e2e"][f"{kind}/{cat_label}/{limits_label}"] = r
                     log(f"  {r['rate']:.0f} targets/s")
@@ -543,6 +564,8 @@ def in_process_runs(catalogs: list[tuple[str, str]], args: Any, work: str,
     for cat_label, cat_url in catalogs:
         settings = use_env(data_dir, cat_url, "embedded", args.concurrency)
         engine = get_engine(cat_url)
+        warm = e2e_job(engine, 20, os.path.join(work, "media"), f"inproc-warm-{cat_label}")
+        e2e_in_process(engine, settings, warm, 20, args.limits)  # history for the batch size
         job_id = e2e_job(engine, args.tasks, os.path.join(work, "media"), f"inproc-{cat_label}")
         log(f"in-process/{cat_label}: e2e {args.tasks} targets")
         results["e2e"][f"in-process/{cat_label}/raised"] = e2e_in_process(
@@ -565,6 +588,43 @@ def in_process_noop_embedded(args: Any, work: str, results: dict[str, Any]) -> N
         results["noop"]["in-process"] = noop_in_process(client, args.tasks)
     finally:
         broker.stop()
+
+
+OLD_SUBMIT = "    job_id = submit_spec(engine, spec)\n    insert_files("
+
+
+def before_run(rev: str, args: Any, work: str) -> dict[str, Any]:
+    """The same measurement by the code of commit `rev` (the runner, claim and loop before
+    issue 17's changes): its tree from `git archive` in the work directory, its own bench run
+    there in a child process (same machine, same minutes); returns that bench's figures."""
+    import json
+    import subprocess
+    import sys
+
+    tree = os.path.join(work, f"before-{rev}")
+    os.makedirs(tree)
+    archive = subprocess.run(["git", "-C", REPO, "archive", rev], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    bench = os.path.join(tree, "bench", "queue_overhead.py")
+    with open(bench) as fh:
+        code = fh.read()
+    if "os.makedirs(folder" not in code:  # that bench predates submit's check of the folder
+        code = code.replace(OLD_SUBMIT, "    os.makedirs(folder, exist_ok=True)\n" + OLD_SUBMIT)
+        with open(bench, "w") as fh:
+            fh.write(code)
+    out = os.path.join(work, "before.json")
+    cmd = [sys.executable, "-m", "bench.queue_overhead", "--tasks", str(args.tasks),
+           "--repeat", str(args.repeat), "--concurrency", str(args.concurrency),
+           "--raised-limit", str(args.raised_limit), "--skip-plan", "--json", out]
+    cmd += ["--skip-redis"] if args.skip_redis else []
+    cmd += ["--skip-postgres"] if args.skip_postgres else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMPLEMILL_")}
+    env["PYTHONPATH"] = tree
+    log(f"before ({rev}): {' '.join(cmd[1:])} in {tree}")
+    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+    with open(out) as fh:
+        return dict(json.load(fh))
 
 
 def pg_version(url: str) -> str:
@@ -638,6 +698,27 @@ def fmt_table(results: dict[str, Any], args: Any) -> str:
                      f"{ok:>11}")
     lines.append(f"   raised limits: {args.limits}; default limits: "
                  f"{{'io': 8, 'cpu': 4, 'render': 2}}")
+    before = results.get("before")
+    if before:
+        lines.append("")
+        lines.append(f"2b. end-to-end before ({args.before}: a heartbeat thread per target, "
+                     "one target per message) and after, same command")
+        lines.append(f"{'broker/catalog/limits':<32}{'before':>9}{'after':>9}{'after/bef':>11}"
+                     f"{'msgs':>7}{'/no-op bef':>12}{'/no-op aft':>12}")
+        for key, r in results["e2e"].items():
+            b = before.get("e2e", {}).get(key.replace("-unbatched", ""))
+            if b is None:
+                continue
+            kind = key.split("/")[0]
+            nb = before.get("noop", {}).get(kind, {}).get("rate")
+            na = results["noop"].get(kind, {}).get("rate")
+            vs_b = f"{b['rate'] / nb:.2f}" if nb and kind != "in-process" else "-"
+            vs_a = f"{r['rate'] / na:.2f}" if na and kind != "in-process" else "-"
+            lines.append(
+                f"{key:<32}{b['rate']:>9.0f}{r['rate']:>9.0f}{r['rate'] / b['rate']:>11.2f}"
+                f"{r.get('messages', 0):>7}{vs_b:>12}{vs_a:>12}")
+        lines.append("   /no-op: targets/s over the same run's Celery no-op tasks/s on that "
+                     "broker; msgs: task messages the scheduler sent (after)")
     lines.append("")
     lines.append(f"3. planning a job of {args.files} files (spec: local source + [probe])")
     lines.append(f"{'':<44}" + "".join(f"{p['catalog']:>12}" for p in results["plan"]))
@@ -700,10 +781,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--skip-queue", action="store_true", help="Only the planning part.")
     ap.add_argument("--skip-plan", action="store_true", help="Only the queue parts.")
+    ap.add_argument("--quick", action="store_true",
+                    help="The lead's quiet re-run: --tasks 1000, one no-op run, no planning, "
+                    "raised limits only (the before run keeps its default-limit runs).")
+    ap.add_argument("--before", default=BEFORE_REV,
+                    help="Also run this commit's bench (the old path) first, for before/after "
+                    "ratios; '' to skip.")
+    ap.add_argument("--unbatched", action="store_true",
+                    help="Also run the brokered e2e with one target per message.")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None, help="Also write the figures to this file.")
     ap.add_argument("--keep", action="store_true", help="Keep the work directory (logs).")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.tasks, args.repeat, args.skip_plan = min(args.tasks, 1000), 1, True
     args.limits = {"io": args.raised_limit, "cpu": args.raised_limit, "render": 2}
 
     os.chdir(REPO)  # workers import worker.app, tests.* and bench.* from the repository
@@ -721,6 +812,8 @@ def main(argv: list[str] | None = None) -> None:
             import redis
 
             results["machine"]["redis"] = redis.Redis.from_url(REDIS_URL).info()["redis_version"]
+        if not args.skip_queue and args.before:
+            results["before"] = before_run(args.before, args, work)
         if not args.skip_queue:
             sqlite_url = f"sqlite:///{work}/e2e-%s.sqlite"
             if args.skip_redis:

@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from db.models import File, Job, JobStatus, Sample, Target, TargetStatus, TaskRun, utcnow
@@ -110,6 +123,121 @@ class Claim:
     file: File | None
 
 
+def run_token(prefix: str, target_id: int) -> str:
+    """The token of one target's run within a claim: the claim's random prefix and the target
+    id (unique per run, and built the same way by SQL in `claim_many`); at most 36 characters."""
+    return f"{prefix}-{target_id}"
+
+
+_CLAIMABLE = [TargetStatus.PENDING, TargetStatus.QUEUED]
+_RETURNED = (
+    Target.id, Target.attempts, Target.stage, Target.key, Target.job_id, Target.file_id,
+    select(Job.spec).where(Job.id == Target.job_id).scalar_subquery(),
+)
+
+
+def _async_commit(session: Session) -> None:
+    """On PostgreSQL, let this transaction commit without waiting for its WAL flush.
+
+    Only for lease bookkeeping (claims, heartbeats): if the server crashes before the flush,
+    the claim or beat is lost as if it never happened (the target is queued or looks stale
+    again, and the run's completion, which commits synchronously and would flush it too, is
+    refused by its token). Visibility to other sessions is immediate either way."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def claim_many(
+    session: Session,
+    target_ids: Sequence[int],
+    *,
+    worker: str,
+    token_prefix: str,
+    lease_seconds: float,
+    owner_is_dead: Callable[[str | None], bool] = lambda owner: False,
+) -> dict[int, Claim]:
+    """Take these targets for runs of this worker in the caller's transaction; returns the
+    claim of each one taken (absent: done, failed, or owned by a live run).
+
+    Pending and queued targets (the normal case) are taken by one UPDATE … RETURNING that also
+    returns each target's job spec; a running target is taken over when its heartbeat is
+    older than the lease, or at once when `owner_is_dead(worker)` says its process is gone,
+    and its old run is recorded lost. Each run's token is `run_token(token_prefix, id)`. The
+    runs' records are opened and the files loaded in the same transaction.
+    """
+    if not target_ids:
+        return {}
+    _async_commit(session)
+    now = utcnow()
+    prefix = f"{token_prefix}-"
+    values = dict(status=TargetStatus.RUNNING, attempts=Target.attempts + 1, started_at=now,
+                  heartbeat_at=now, worker=worker, error=None,
+                  run_token=literal(prefix) + cast(Target.id, String))
+    rows = list(session.execute(
+        update(Target)
+        .where(Target.id.in_(target_ids), Target.status.in_(_CLAIMABLE))
+        .values(**values)
+        .returning(*_RETURNED)
+        .execution_options(synchronize_session=False)
+    ))
+    taken = {row[0] for row in rows}
+    for target_id in target_ids:
+        if target_id not in taken:
+            rows.extend(_take_over(session, target_id, now=now, values=values,
+                                   lease_seconds=lease_seconds, owner_is_dead=owner_is_dead))
+    if not rows:
+        return {}
+    file_ids = [row[5] for row in rows if row[5] is not None]
+    files = {f.id: f for f in session.scalars(select(File).where(File.id.in_(file_ids)))} \
+        if file_ids else {}
+    for f in files.values():
+        session.expunge(f)
+    session.execute(insert(TaskRun), [
+        dict(target_id=tid, job_id=job_id, stage=stage, key=key, attempt=attempts,
+             worker=worker, run_token=run_token(token_prefix, tid),
+             status=TargetStatus.RUNNING, started_at=now)
+        for tid, attempts, stage, key, job_id, _file, _spec in rows
+    ])
+    return {
+        tid: Claim(run_token(token_prefix, tid), attempts, stage, key, job_id, dict(spec),
+                   files.get(file_id) if file_id is not None else None)
+        for tid, attempts, stage, key, job_id, file_id, spec in rows
+    }
+
+
+def _take_over(
+    session: Session, target_id: int, *, now: datetime, values: dict[str, Any],
+    lease_seconds: float, owner_is_dead: Callable[[str | None], bool],
+) -> list[Any]:
+    """Claim a target that is not pending or queued: a running one whose lease ran out or
+    whose worker is dead (its run recorded lost); [] otherwise."""
+    row = session.execute(
+        select(Target.status, Target.worker, Target.run_token).where(Target.id == target_id)
+    ).one_or_none()
+    if row is None or row[0] != TargetStatus.RUNNING:
+        return []
+    _status, owner, old_token = row
+    if owner_is_dead(owner):
+        claimable = Target.run_token == old_token
+    else:
+        claimable = Target.heartbeat_at < now - timedelta(seconds=lease_seconds)
+    rows = list(session.execute(
+        update(Target)
+        .where(Target.id == target_id, Target.status == TargetStatus.RUNNING, claimable)
+        .values(**values)
+        .returning(*_RETURNED)
+        .execution_options(synchronize_session=False)
+    ))
+    if rows and old_token:
+        session.execute(
+            update(TaskRun)
+            .where(TaskRun.run_token == old_token, TaskRun.target_id == target_id,
+                   TaskRun.status == TargetStatus.RUNNING)
+            .values(status=LOST, finished_at=now, error=f"worker {owner} lost")
+        )
+    return rows
+
+
 def claim(
     session: Session,
     target_id: int,
@@ -119,79 +247,57 @@ def claim(
     lease_seconds: float,
     owner_is_dead: Callable[[str | None], bool] = lambda owner: False,
 ) -> Claim | None:
-    """Take the target for a run; None when it is done, failed or owned by a live run.
-
-    A running target is taken over when its heartbeat is older than the lease, or at once
-    when `owner_is_dead(worker)` says its worker process is gone. The claim opens the run's
-    record and loads the job spec and file, all in the caller's transaction.
-    """
-    now = utcnow()
-    stale = now - timedelta(seconds=lease_seconds)
-    row = session.execute(
-        select(Target.status, Target.worker, Target.run_token).where(Target.id == target_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    status, owner, old_token = row
-    claimable = or_(
-        Target.status.in_([TargetStatus.PENDING, TargetStatus.QUEUED]),
-        and_(Target.status == TargetStatus.RUNNING, Target.heartbeat_at < stale),
-    )
-    if status == TargetStatus.RUNNING and owner_is_dead(owner):
-        claimable = and_(Target.status == TargetStatus.RUNNING, Target.run_token == old_token)
-    result = session.execute(
-        update(Target)
-        .where(Target.id == target_id, claimable)
-        .values(status=TargetStatus.RUNNING, attempts=Target.attempts + 1, started_at=now,
-                heartbeat_at=now, worker=worker, run_token=token, error=None)
-    )
-    if result.rowcount != 1:
-        return None
-    if status == TargetStatus.RUNNING and old_token:
-        session.execute(
-            update(TaskRun)
-            .where(TaskRun.run_token == old_token, TaskRun.status == TargetStatus.RUNNING)
-            .values(status=LOST, finished_at=now, error=f"worker {owner} lost")
-        )
-    target = session.get(Target, target_id)
-    assert target is not None
-    job = session.get(Job, target.job_id)
-    assert job is not None
-    file = session.get(File, target.file_id) if target.file_id is not None else None
-    if file is not None:
-        session.expunge(file)
-    session.add(TaskRun(target_id=target_id, job_id=target.job_id, stage=target.stage,
-                        key=target.key, attempt=target.attempts, worker=worker, run_token=token,
-                        status=TargetStatus.RUNNING, started_at=now))
-    return Claim(token, target.attempts, target.stage, target.key, target.job_id,
-                 dict(job.spec), file)
+    """Take one target for a run (see `claim_many`); None when it is done, failed or owned by
+    a live run. The run's token is `run_token(token, target_id)`."""
+    return claim_many(session, [target_id], worker=worker, token_prefix=token,
+                      lease_seconds=lease_seconds, owner_is_dead=owner_is_dead).get(target_id)
 
 
 def heartbeat(session: Session, target_id: int, token: str) -> None:
     """Keep a running target's lease fresh (a no-op once another run owns it)."""
-    session.execute(
+    heartbeat_many(session, {target_id: token})
+
+
+def heartbeat_many(session: Session, runs: dict[int, str]) -> int:
+    """Keep the leases of these runs (target id → run token) fresh in one statement; a target
+    another run owns now is left alone. Returns how many were still this process's."""
+    if not runs:
+        return 0
+    _async_commit(session)
+    result = session.execute(
         update(Target)
-        .where(Target.id == target_id, Target.run_token == token)
+        .where(Target.id.in_(list(runs)), Target.run_token.in_(list(runs.values())))
         .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+    return int(result.rowcount or 0)
+
+
+_COMPLETE_TARGET = (
+    update(Target)
+    .where(Target.id == bindparam("tid"), Target.run_token == bindparam("token"),
+           Target.status == TargetStatus.RUNNING)
+    .values(status=TargetStatus.DONE, finished_at=bindparam("now"), error=None)
+    .execution_options(synchronize_session=False)
+)
+_COMPLETE_RUN = (
+    update(TaskRun)
+    .where(TaskRun.run_token == bindparam("token"), TaskRun.target_id == bindparam("tid"))
+    .values(status=TargetStatus.DONE, finished_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def complete(session: Session, target_id: int, token: str) -> None:
     """Mark the run's target done in the caller's transaction (the one writing its results);
-    LeaseLost when another run owns it now, so the caller's results roll back."""
-    finished = session.execute(
-        update(Target)
-        .where(Target.id == target_id, Target.run_token == token,
-               Target.status == TargetStatus.RUNNING)
-        .values(status=TargetStatus.DONE, finished_at=utcnow(), error=None)
-    )
+    LeaseLost when another run owns it now, so the caller's results roll back.
+    (Two prebuilt statements: this runs once per target, and building them each time cost
+    more than running them on SQLite.)"""
+    params = {"tid": target_id, "token": token, "now": utcnow()}
+    finished = session.execute(_COMPLETE_TARGET, params)
     if finished.rowcount != 1:
         raise LeaseLost(f"target {target_id} was taken over by another run")
-    session.execute(
-        update(TaskRun)
-        .where(TaskRun.run_token == token)
-        .values(status=TargetStatus.DONE, finished_at=utcnow())
-    )
+    session.execute(_COMPLETE_RUN, params)
 
 
 def fail(
@@ -313,6 +419,32 @@ def resend_due(session: Session, *, job_id: int, stage: str, older_than: float) 
     if ids:
         session.execute(update(Target).where(Target.id.in_(ids)).values(queued_at=utcnow()))
     return ids
+
+
+def seconds_per_target(session: Session, job_id: int, stage: str, runs: int = 32) -> float | None:
+    """Wall seconds one target of this stage took in its recent finished runs (this job's, or
+    any job's when this one has none yet); None without history.
+
+    Runs claimed together (same worker and start) ran one after the other, so a group counts
+    its last finish minus its start, divided by its size."""
+    cols = (TaskRun.worker, TaskRun.started_at, TaskRun.finished_at)
+    done = and_(TaskRun.stage == stage, TaskRun.status == TargetStatus.DONE)
+    rows = session.execute(
+        select(*cols).where(TaskRun.job_id == job_id, done)
+        .order_by(TaskRun.started_at.desc()).limit(runs)
+    ).all() or session.execute(
+        select(*cols).where(done).order_by(TaskRun.id.desc()).limit(runs)
+    ).all()
+    groups: dict[tuple[str | None, datetime], tuple[datetime, int]] = {}
+    for worker, started, finished in rows:
+        if finished is None:
+            continue
+        last, n = groups.get((worker, started), (finished, 0))
+        groups[(worker, started)] = (max(last, finished), n + 1)
+    if not groups:
+        return None
+    seconds = sum((last - started).total_seconds() for (_, started), (last, _) in groups.items())
+    return max(0.0, seconds) / sum(n for _, n in groups.values())
 
 
 def queued_targets(

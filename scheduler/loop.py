@@ -4,6 +4,11 @@ of it, and advance jobs whose stages are finished.
 Nothing is remembered between ticks except in the catalog, so the loop can be stopped and
 restarted at any moment (or run as several replicas: enqueueing is guarded by the status
 update, and a duplicate message is harmless because tasks claim their target).
+
+A message carries one target id, or a list of several of a stage's targets when the stage's
+recent runs say they are tiny (SAMPLEMILL_BATCH_SECONDS, SAMPLEMILL_MAX_BATCH): the per-message
+cost (broker, worker hand-off, claim transaction) is then shared. Each target in it is still
+claimed, leased and committed on its own terms, so a batch is as safe to repeat or kill as one.
 """
 
 from __future__ import annotations
@@ -28,23 +33,34 @@ from scheduler.broker_watch import BrokerWatch
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[Stage, int, str], None]
-"""send(stage, target_id, queue): publish the stage's task for one target onto `queue`."""
+Sender = Callable[[Stage, list[int], str], None]
+"""send(stage, target_ids, queue): publish one message of the stage's task for these targets
+(one or several) onto `queue`."""
+
+
+def task_args(target_ids: list[int]) -> list[int | list[int]]:
+    """A task message's arguments: the target id alone, or the list of a batch's ids (every
+    task passes what it gets to `run_target`, which takes either)."""
+    return [target_ids[0] if len(target_ids) == 1 else list(target_ids)]
 
 
 class CelerySender:
-    """Sends a stage's task for one target id onto the given queue of a Celery app's broker."""
+    """Sends a stage's task for some target ids onto the given queue of a Celery app's broker."""
 
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def __call__(self, stage: Stage, target_id: int, queue: str) -> None:
-        self.app.send_task(stage.task_name, args=[target_id], queue=queue)
+    def __call__(self, stage: Stage, target_ids: list[int], queue: str) -> None:
+        self.app.send_task(stage.task_name, args=task_args(target_ids), queue=queue)
 
 
 def celery_sender(app: Celery) -> Sender:
-    """Send a stage's task for one target id onto the given queue."""
+    """Send a stage's task for some target ids onto the given queue."""
     return CelerySender(app)
+
+
+Batch = tuple[Stage, list[int], list[str], int]
+"""What a tick sends for one stage: its target ids, each one's queue, and how many to a message."""
 
 
 @dataclass
@@ -56,6 +72,7 @@ class TickReport:
     resent: int = 0
     rescued: int = 0  # re-sent at once: the broker lost their messages
     recovered: int = 0
+    messages: int = 0  # task messages sent (a batch of tiny targets is one)
     finished_jobs: list[int] = field(default_factory=list)
 
 
@@ -99,7 +116,7 @@ class Scheduler:
         lost = self.watch.lost([(t, at) for t, _, _, at in queued], utcnow())
         if not lost:
             return
-        to_send: list[tuple[Stage, list[int], list[str]]] = []
+        to_send: list[Batch] = []
         with session_scope(self.engine) as session:
             ids = set(state.resend_now(session, lost))
             batches: dict[tuple[int, str], list[int]] = {}
@@ -108,14 +125,15 @@ class Scheduler:
                     batches.setdefault((job_id, name), []).append(t)
             for (job_id, name), batch in batches.items():
                 stage = get_stage(name)
-                to_send.append((stage, batch, self._queues(session, specs[job_id], stage, batch)))
+                to_send.append((stage, batch, self._queues(session, specs[job_id], stage, batch),
+                                self._batch_size(session, job_id, stage, len(batch))))
         log.warning("re-sending %d queued target(s) whose messages the broker lost", len(ids))
         report.rescued += len(ids)
         self._send_all(to_send, report)
 
     def _tick_job(self, job_id: int, spec: dict, report: TickReport) -> None:
         stages = job_stages(spec)
-        to_send: list[tuple[Stage, list[int], list[str]]] = []
+        to_send: list[Batch] = []
         all_complete = True
         with session_scope(self.engine) as session:
             earlier_files: list[Stage] = []
@@ -151,7 +169,8 @@ class Scheduler:
                     report.resent += len(resend)
                     if ids or resend:
                         batch = [*resend, *ids]
-                        to_send.append((stage, batch, self._queues(session, spec, stage, batch)))
+                        to_send.append((stage, batch, self._queues(session, spec, stage, batch),
+                                        self._batch_size(session, job_id, stage, len(batch))))
             if all_complete:
                 state.finish_job(session, job_id, stages[-1].name if stages else None)
                 report.finished_jobs.append(job_id)
@@ -174,20 +193,41 @@ class Scheduler:
         keys = tq.target_keys(session, ids)
         return [stage.queue_for(stage.params_for(spec, keys[i])) for i in ids]
 
-    def _send_all(
-        self, batches: list[tuple[Stage, list[int], list[str]]], report: TickReport
-    ) -> None:
-        """Publish after the commit that marked the targets queued; undo what fails to send."""
-        for stage, ids, queues in batches:
-            for n, (target_id, queue) in enumerate(zip(ids, queues, strict=True)):
+    def _batch_size(self, session: Session, job_id: int, stage: Stage, n: int) -> int:
+        """How many of `n` targets of a stage to put in one message: as many as its recent
+        runs say take SAMPLEMILL_BATCH_SECONDS, at most SAMPLEMILL_MAX_BATCH, and few enough
+        that the tick's targets still make at least four messages (so several workers share
+        them); 1 while the stage has no finished run to go by."""
+        settings = self.settings
+        if n < 8 or settings.batch_seconds <= 0 or settings.max_batch <= 1:
+            return 1
+        per_target = state.seconds_per_target(session, job_id, stage.name)
+        if per_target is None:
+            return 1
+        fit = int(settings.batch_seconds / max(per_target, 1e-4))
+        return max(1, min(fit, settings.max_batch, n // 4))
+
+    def _send_all(self, batches: list[Batch], report: TickReport) -> None:
+        """Publish after the commit that marked the targets queued, `size` consecutive targets
+        of a queue to a message; undo what fails to send (that message's and the rest)."""
+        for stage, ids, queues, size in batches:
+            n = 0
+            while n < len(ids):
+                queue = queues[n]
+                chunk = [ids[n]]
+                while len(chunk) < size and n + len(chunk) < len(ids) \
+                        and queues[n + len(chunk)] == queue:
+                    chunk.append(ids[n + len(chunk)])
                 try:
-                    self.send(stage, target_id, queue)
-                    report.enqueued += 1
+                    self.send(stage, chunk, queue)
+                    report.enqueued += len(chunk)
+                    report.messages += 1
                 except Exception:
-                    log.exception("could not send %s for target %s", stage.name, target_id)
+                    log.exception("could not send %s for targets %s", stage.name, chunk)
                     with session_scope(self.engine) as session:
                         state.release(session, ids[n:])
                     break
+                n += len(chunk)
 
     def run_forever(
         self,
