@@ -142,6 +142,55 @@ def _stream_t0(stream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
+_BATCH_SAMPLES = 32768  # decoded samples handed to the resampler at once (~0.7 s at 44.1 kHz)
+
+
+def _mergeable(frame: av.AudioFrame) -> bool:
+    """True when frames like this one can be rebuilt from their samples (from_ndarray)."""
+    try:
+        av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name,
+                                   layout=frame.layout.name)
+    except (ValueError, TypeError, KeyError, av.FFmpegError):
+        return False
+    return True
+
+
+def _batched(frames: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+    """Yield the decoded frames merged into frames of about _BATCH_SAMPLES samples.
+
+    The resampler's cost is mostly per call (an AAC frame is only 1024 samples), so merging
+    consecutive frames of the same format, layout and rate makes resampling ~3x cheaper; the
+    resampler sees the same samples. A frame of a kind that cannot be rebuilt from its samples
+    is passed through as decoded.
+    """
+    group: list[np.ndarray] = []
+    key: tuple[str, str, int] = ("", "", 0)
+    count = 0
+    known: dict[tuple[str, str, int], bool] = {}
+
+    def merged() -> av.AudioFrame:
+        arr = group[0] if len(group) == 1 else np.concatenate(group, axis=1)
+        out = av.AudioFrame.from_ndarray(arr, format=key[0], layout=key[1])
+        out.sample_rate = key[2]
+        return out
+
+    for frame in frames:
+        k = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if k not in known:
+            known[k] = _mergeable(frame)
+        if group and (k != key or count >= _BATCH_SAMPLES or not known[k]):
+            yield merged()
+            group, count = [], 0
+        if not known[k]:
+            yield frame
+            continue
+        group.append(frame.to_ndarray())
+        key = k
+        count += frame.samples
+    if group:
+        yield merged()
+
+
 def iter_audio_blocks(
     path: str | Path, *, sr: int = 22050, block_seconds: float = 30.0
 ) -> Iterator[np.ndarray]:
@@ -163,7 +212,7 @@ def iter_audio_blocks(
         def take(out_frames) -> Iterator[np.ndarray]:
             nonlocal have, skip
             for of in out_frames:
-                a = _finite(of.to_ndarray().reshape(-1), path)
+                a = of.to_ndarray().reshape(-1)
                 if skip and a.size:
                     a, skip = a[skip:], max(0, skip - a.size)
                 if a.size:
@@ -171,12 +220,12 @@ def iter_audio_blocks(
                     have += a.size
             while have >= block_n:
                 buf = np.concatenate(pending)
-                yield np.ascontiguousarray(buf[:block_n], dtype=np.float32)
+                yield _finite(np.ascontiguousarray(buf[:block_n], dtype=np.float32), path)
                 rest = buf[block_n:]
                 pending[:] = [rest] if rest.size else []
                 have = rest.size
 
-        for frame in _frames(container, stream, path):
+        for frame in _batched(_frames(container, stream, path)):
             decoded_any = True
             frame.pts = None  # let the resampler count samples; gaps/jitter are not ours
             yield from take(resampler.resample(frame))
@@ -184,7 +233,7 @@ def iter_audio_blocks(
             raise MediaError(f"{path}: audio stream holds no decodable frames")
         yield from take(resampler.resample(None))
         if have:
-            yield np.concatenate(pending).astype(np.float32, copy=False)
+            yield _finite(np.concatenate(pending).astype(np.float32, copy=False), path)
     finally:
         container.close()
 
