@@ -125,25 +125,28 @@ def bench_kind(folder: Path, kind: str, side: int, seconds: float) -> dict:
             "fps": frames / secs, "store_gb": layout.total / 1e9, "load": load()}
 
 
-def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> None:
-    """One row per kind with its ratio to proliferation (measured first, the same way)."""
+def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> list[dict]:
+    """One row per kind with its ratio to proliferation (measured first, the same way),
+    printed as each is measured; a kind that fails gets its row with the error."""
     print(f"grid kinds {side}x{side} at 1920x1080@24, cache built, {seconds:g} s per kind "
-          f"(3 windows), veryfast CRF 20; floor for proliferation {FPS_FLOOR} frames/s")
+          f"(3 windows), veryfast CRF 20; floor for proliferation {FPS_FLOOR} frames/s",
+          flush=True)
     ref = bench_kind(folder, "proliferation", side, seconds)
-    rows = [ref] + [None for k in kinds if k != "proliferation"]
-    others = [k for k in kinds if k != "proliferation"]
-    for i, k in enumerate(others, 1):
-        try:
-            rows[i] = bench_kind(folder, k, side, seconds)
-        except Exception as exc:  # a kind that fails to compose or render gets its row anyway
-            rows[i] = {"kind": k, "error": f"{type(exc).__name__}: {exc}"}
-    for r in rows:
+    rows = [ref]
+    for k in ["proliferation", *[k for k in kinds if k != "proliferation"]]:
+        if k != "proliferation":
+            try:
+                rows.append(bench_kind(folder, k, side, seconds))
+            except Exception as exc:  # the other kinds' rows are still worth having
+                rows.append({"kind": k, "error": f"{type(exc).__name__}: {exc}"})
+        r = rows[-1]
         if "error" in r:
-            print(f"  {r['kind']:<16} failed: {r['error']}")
+            print(f"  {r['kind']:<16} failed: {r['error']}", flush=True)
             continue
         print(f"  {r['kind']:<16} {r['fps']:6.1f} frames/s  x{r['fps'] / ref['fps']:.2f} of "
               f"proliferation  ({r['clips']} clips, {r['frames_total']} frames in all, store "
-              f"{r['store_gb']:.2f} GB, load {r['load']})")
+              f"{r['store_gb']:.2f} GB, load {r['load']})", flush=True)
+    return rows
 
 
 def _render_chunks(args) -> tuple[int, float, int]:
