@@ -152,14 +152,18 @@ def grid_members(side: int, seed: int = 0, sources: tuple[str, ...] = ("a.mp4",)
 
 
 def onscreen_jumps(scene, frames, limit: float) -> list[tuple[int, int, float]]:
-    """(frame, clip, px) where a clip on screen in two consecutive frames moved more than
-    `limit` px apart from the view's common motion (the median of every clip's): a wrap that
-    shows, or a clip flung across the frame."""
+    """(frame, clip, px) where a clip jumped on screen between two consecutive frames: it moved
+    more than `limit` px apart from the view's common motion (the median of every clip's),
+    or it appeared or vanished whole inside the frame (px = how far inside its nearest edge)
+    instead of sliding in or out across an edge."""
     out = []
     prev = None
     for f in frames:
         st = scene.state(f)
         pos = {int(c): (x, y) for c, x, y in zip(st.clip, st.cx, st.cy, strict=True)}
+        inside = np.minimum.reduce([st.cx - st.sw / 2, scene.width - st.cx - st.sw / 2,
+                                    st.cy - st.sh / 2, scene.height - st.cy - st.sh / 2])
+        depth = {int(c): float(d) for c, d in zip(st.clip, inside, strict=True)}
         if prev is not None and prev[0] == f - 1:
             both = [c for c in pos if c in prev[1]]
             if both:
@@ -167,5 +171,7 @@ def onscreen_jumps(scene, frames, limit: float) -> list[tuple[int, int, float]]:
                               for c in both])
                 off = np.hypot(*(d - np.median(d, axis=0)).T)
                 out += [(f, both[i], float(off[i])) for i in np.flatnonzero(off > limit)]
-        prev = (f, pos)
+            out += [(f, c, depth[c]) for c in pos if c not in prev[1] and depth[c] >= 0]
+            out += [(f, c, prev[2][c]) for c in prev[1] if c not in pos and prev[2][c] >= 0]
+        prev = (f, pos, depth)
     return out
