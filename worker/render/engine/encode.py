@@ -88,7 +88,8 @@ class SegmentWriter:
         """Open the segment for writing."""
         pin_malloc()
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.part")
+        # per process: a run that lost its lease may still be writing while another redoes it
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self.width, self.height, self.fps = width, height, fps
         self.container = av.open(str(self.tmp), "w", format="mp4",
                                  options={"fflags": "+bitexact"})
