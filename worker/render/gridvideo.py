@@ -144,7 +144,7 @@ def render_mix(plan: VideoPlan) -> dict:
     m = comp.members
     result = mix_plays(comp.plays, ClipSounds(m.source, m.start_ms, m.dur_ms, m.sources),
                        comp.scene.duration_s, plan.mix)
-    tmp = plan.folder / ".mix.npy.part"
+    tmp = plan.folder / f".mix.npy.{os.getpid()}.part"  # per process, as segments
     with open(tmp, "wb") as fh:
         np.save(fh, result.audio)
     os.replace(tmp, plan.mix_path)
