@@ -1,0 +1,313 @@
+"""Fires a seeded fault plan (tests/chaos/plan.py) at a running chaos job, from a thread that
+watches the catalog: SIGKILLs worker children mid-run, kills and restarts the scheduler,
+restarts Redis and crashes PostgreSQL, fills the data disk, and makes the source server stall,
+trickle and reset. Every fault is recorded with its catalog time and the targets it hit, so the
+verification can find it in `task_runs` afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import redis
+from sqlalchemy import select
+
+from db.models import Target, utcnow
+from tests.chaos.harness import Live
+from tests.chaos.plan import FILE_STAGES, Fault, Plan, group_of
+
+POLL = 0.05
+
+
+@dataclass
+class Snapshot:
+    """The job's targets at one moment."""
+
+    running: list[tuple[int, str, str, str | None]]  # (id, stage, key, worker)
+    queued: list[int]
+    done: dict[str, int]  # plan group -> targets done
+    total: dict[str, int]
+
+
+@dataclass
+class _KillState:
+    """The kill-child faults of one group: runs seen so far and the next kill's aim."""
+
+    seen: list[tuple[int, str]] = field(default_factory=list)  # (target id, worker) in order
+    seen_at: dict[tuple[int, str], float] = field(default_factory=dict)
+    missed: int = 0
+
+
+class Driver:
+    """Runs `plan` against `live` in a daemon thread until stop()."""
+
+    def __init__(self, live: Live, plan: Plan, films: int) -> None:
+        self.live = live
+        self.plan = plan
+        self.films = films
+        self.rng = random.Random(plan.seed + 1)
+        self.notes: list[str] = []
+        self.result = None
+        self._stop = threading.Event()
+        self._sched_paused = threading.Event()
+        self._timers: list[threading.Thread] = []
+        self._kills: dict[str, _KillState] = {}
+        self._filler = live.data_dir / "chaos-filler"
+        self._thread = threading.Thread(target=self._run, name="chaos-driver", daemon=True)
+        self._thread.start()
+
+    # -- the harness's interface ----------------------------------------------------------
+    def owns_scheduler(self) -> bool:
+        """True while the driver holds the scheduler down (the supervisor must not restart)."""
+        return self._sched_paused.is_set()
+
+    def stop(self) -> None:
+        """Stop firing; undo what is still in force (full disk, proxy faults, outages)."""
+        self._stop.set()
+        self._thread.join(30)
+        for t in self._timers:
+            t.join(30)
+        self._filler.unlink(missing_ok=True)
+        self.live.proxy.clear()
+
+    # -- reading the job ------------------------------------------------------------------
+    def snapshot(self) -> Snapshot | None:
+        """The job's targets now, or None while the catalog is unreachable."""
+        try:
+            with self.live.engine.connect() as conn:
+                rows = conn.execute(select(Target.id, Target.stage, Target.key, Target.status,
+                                           Target.worker)
+                                    .where(Target.job_id == self.live.job_id)).all()
+        except Exception:
+            return None
+        snap = Snapshot([], [], {}, {})
+        for tid, stage, key, status, worker in rows:
+            group = group_of(stage)
+            snap.total[group] = snap.total.get(group, 0) + 1
+            if status == "done":
+                snap.done[group] = snap.done.get(group, 0) + 1
+            elif status == "running":
+                snap.running.append((tid, stage, key, worker))
+            elif status == "queued":
+                snap.queued.append(tid)
+        return snap
+
+    def share_done(self, snap: Snapshot, group: str) -> float:
+        """Share of a group's targets done (file stages: of the films)."""
+        total = self.films if group in FILE_STAGES else snap.total.get(group, 0)
+        return snap.done.get(group, 0) / total if total else 0.0
+
+    def running_in(self, snap: Snapshot, group: str) -> list[tuple[int, str, str, str | None]]:
+        """The running targets of a group."""
+        return [r for r in snap.running if group_of(r[1]) == group]
+
+    def worker_children(self) -> set[int]:
+        """Pids of our worker group's processes (never anything else is killed)."""
+        proc = self.live.workers.process
+        if proc is None:
+            return set()
+        try:
+            return {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+        except psutil.Error:
+            return set()
+
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        pending = [f for f in self.plan.faults if not f.kind.startswith("source-")]
+        while not self._stop.is_set() and pending:
+            snap = self.snapshot()
+            if snap is not None:
+                for fault in list(pending):
+                    try:
+                        if self._try(fault, snap):
+                            pending.remove(fault)
+                    except Exception as exc:  # a fault that could not be fired is noted
+                        self.notes.append(f"{fault.label}: {type(exc).__name__}: {exc}")
+                        pending.remove(fault)
+            self._stop.wait(POLL)
+
+    def _try(self, fault: Fault, snap: Snapshot) -> bool:
+        """Fire `fault` if its moment has come; True when it is finished with."""
+        kind, group = fault.kind, fault.stage
+        if kind == "kill-child":
+            return self._kill_child(fault, snap)
+        if kind == "kill-scheduler":
+            if (group == "render" and not self.running_in(snap, "render")) or (
+                    self.share_done(snap, group) < fault.share):
+                return False
+            self._after(fault.delay, lambda: self._kill_scheduler(fault))
+            return True
+        if kind == "restart-redis":
+            if self.share_done(snap, group) < fault.share or not snap.queued:
+                return False
+            self._restart_redis(fault, snap)
+            return True
+        if kind == "restart-postgres":
+            if self.share_done(snap, group) < fault.share or not self.running_in(snap, group):
+                return False
+            self._restart_postgres(fault, snap)
+            return True
+        if kind == "disk-full":
+            return self._disk_full(fault, snap)
+        if kind.startswith("proxy-"):
+            if self.share_done(snap, group) < fault.share or not self.running_in(snap, group):
+                return False
+            self._proxy(fault)
+            return True
+        return True
+
+    def _after(self, seconds: float, action) -> None:  # type: ignore[no-untyped-def]
+        """Run `action` after `seconds` in its own thread (joined at stop)."""
+        def go() -> None:
+            time.sleep(seconds)
+            try:
+                action()
+            except Exception as exc:
+                self.notes.append(f"{type(exc).__name__}: {exc}")
+        t = threading.Thread(target=go, daemon=True)
+        self._timers.append(t)
+        t.start()
+
+    # -- the faults -----------------------------------------------------------------------
+    def _kill_child(self, fault: Fault, snap: Snapshot) -> bool:
+        state = self._kills.setdefault(fault.stage, _KillState())
+        now = time.monotonic()
+        for tid, _stage, _key, worker in self.running_in(snap, fault.stage):
+            if worker and (tid, worker) not in state.seen_at:
+                state.seen.append((tid, worker))
+                state.seen_at[(tid, worker)] = now
+        if len(state.seen) <= fault.ordinal:
+            return False
+        tid, worker = state.seen[fault.ordinal]
+        if now - state.seen_at[(tid, worker)] < fault.delay:
+            return False
+        still = any(r[0] == tid and r[3] == worker for r in snap.running)
+        pid = int(worker.rsplit(":", 1)[1])
+        if not still or pid not in self.worker_children():
+            fault.ordinal += 1  # that run ended first: aim at the next one
+            state.missed += 1
+            return False
+        fault.at = utcnow()
+        os.kill(pid, signal.SIGKILL)
+        fault.injected, fault.pid, fault.target_ids = True, pid, [tid]
+        fault.detail = f"target {tid} ({_stage_of(snap, tid)}) pid {pid}"
+        return True
+
+    def _kill_scheduler(self, fault: Fault) -> None:
+        sched = self.live.scheduler
+        self._sched_paused.set()
+        try:
+            fault.at = utcnow()
+            sched.kill()
+            fault.injected = True
+            time.sleep(fault.hold)
+            sched.start()
+            fault.until = utcnow()
+            fault.detail = f"down {fault.hold:.1f}s"
+        finally:
+            self._sched_paused.clear()
+
+    def _restart_redis(self, fault: Fault, snap: Snapshot) -> None:
+        server = self.live.services.redis
+        depth = 0
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis(port=server.port, db=0)
+            depth = sum(int(client.llen(q)) for q in ("io", "cpu", "render"))
+        fault.at = utcnow()
+        server.stop()
+        fault.injected = True
+        time.sleep(fault.hold)
+        server.start()
+        fault.until = utcnow()
+        fault.target_ids = list(snap.queued)
+        fault.detail = f"{len(snap.queued)} targets queued, {depth} messages in the lists"
+
+    def _restart_postgres(self, fault: Fault, snap: Snapshot) -> None:
+        fault.target_ids = [r[0] for r in snap.running]
+        fault.at = utcnow()
+        self.live.services.pg.crash()
+        fault.injected = True
+        time.sleep(fault.hold)
+        self.live.services.pg.start()
+        fault.until = utcnow()
+        fault.detail = (f"crashed (immediate stop) with {len(fault.target_ids)} targets "
+                        f"running, down {fault.hold:.1f}s")
+
+    def _disk_full(self, fault: Fault, snap: Snapshot) -> bool:
+        if not self.live.mounted:
+            fault.detail = "not injected: the data directory could not be mounted as a tmpfs"
+            return True
+        if fault.stage == "download":
+            if self.share_done(snap, "download") < fault.share or not self.running_in(
+                    snap, "download"):
+                return False
+            leave = 256 * 1024  # below the 1 MB download reserve: every download must wait
+        else:
+            renders = [r for r in self.running_in(snap, "render") if r[1] != "vsamples"]
+            if not renders:
+                return False
+            leave = 0
+            fault.target_ids = [r[0] for r in renders]
+        fault.at = utcnow()
+        self._fill(leave)
+        fault.injected = True
+        fault.detail = f"{_free(self.live.data_dir) // 1024} KiB left during {fault.stage}"
+        self._after(fault.hold, lambda: self._free_disk(fault))
+        return True
+
+    def _fill(self, leave: int) -> None:
+        """Take all the data disk's free space but `leave` bytes."""
+        free = _free(self.live.data_dir)
+        size = max(0, free - leave)
+        with self._filler.open("ab") as fh:
+            with contextlib.suppress(OSError):
+                os.posix_fallocate(fh.fileno(), 0, size)
+            if leave == 0:  # whatever fallocate left (rounding): write it full
+                with contextlib.suppress(OSError):
+                    while True:
+                        fh.write(b"\0" * 65536)
+                        fh.flush()
+
+    def _free_disk(self, fault: Fault) -> None:
+        self._filler.unlink(missing_ok=True)
+        fault.until = utcnow()
+
+    def _proxy(self, fault: Fault) -> None:
+        proxy = self.live.proxy
+        fault.at = utcnow()
+        fault.injected = True
+        if fault.kind == "proxy-stall":
+            proxy.stall(fault.hold)
+            fault.detail = f"every connection held {fault.hold:.1f}s"
+        elif fault.kind == "proxy-trickle":
+            proxy.bandwidth = 2_000
+            fault.detail = f"2 kB/s per connection for {fault.hold:.1f}s"
+
+            def unthrottle() -> None:
+                proxy.bandwidth = None
+                fault.until = utcnow()
+            self._after(fault.hold, unthrottle)
+        else:
+            open_before = proxy.stats.open
+            proxy.reset_all()
+            fault.detail = f"TCP reset of {open_before} open connections"
+        if fault.kind == "proxy-stall":
+            def healed() -> None:
+                fault.until = utcnow()
+            self._after(fault.hold, healed)
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _stage_of(snap: Snapshot, tid: int) -> str:
+    return next((r[1] for r in snap.running if r[0] == tid), "?")

@@ -1,0 +1,119 @@
+"""After a chaos run: find each injected fault in `task_runs`, and print the table of faults
+planned, injected, visible and survived."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from tests.chaos.films import film_name
+from tests.chaos.harness import RunResult
+from tests.chaos.plan import Fault, Plan, group_of
+
+DISK_WORDS = ("disk", "space", "ENOSPC", "Errno 28")
+LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError", "lost")
+
+
+def _runs_of(result: RunResult, target_id: int) -> list[dict[str, Any]]:
+    return [r for r in result.runs if r["target_id"] == target_id]
+
+
+def _between(run: dict[str, Any], start: datetime | None, end: datetime | None,
+             slack: float = 2.0) -> bool:
+    """Whether a run was alive at some moment of [start, end + slack]."""
+    if start is None:
+        return False
+    end = (end or start) + timedelta(seconds=slack)
+    finished = run["finished_at"] or datetime.max
+    return run["started_at"] <= end and finished >= start
+
+
+def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) -> None:
+    """Set `fault.visible` and `fault.evidence` from the run's task_runs."""
+    if not fault.injected:
+        return
+    kind = fault.kind
+    runs = result.runs
+    if kind == "kill-child":
+        hit = [r for r in _runs_of(result, fault.target_ids[0])
+               if r["status"] == "lost" and str(r["worker"]).endswith(f":{fault.pid}")]
+        fault.visible = bool(hit)
+        fault.evidence = f"run {hit[0]['id']} lost: {hit[0]['error']}" if hit else "no lost run"
+    elif kind == "kill-scheduler":
+        # the scheduler writes no task_runs of its own: its death shows as work that goes on
+        # after the restart (targets it had not yet sent are sent by the next scheduler)
+        after = [r for r in runs if fault.until and r["started_at"] >= fault.until]
+        fault.visible = bool(after)
+        fault.evidence = f"{len(after)} runs started after the restart"
+    elif kind == "restart-redis":
+        since = fault.until or fault.at
+        rescued = [t for t in fault.target_ids
+                   if any(r["started_at"] >= since for r in _runs_of(result, t))]
+        fault.visible = bool(fault.target_ids) and len(rescued) == len(fault.target_ids)
+        fault.evidence = (f"{len(rescued)}/{len(fault.target_ids)} targets queued at the restart "
+                          "ran after it")
+    elif kind == "restart-postgres":
+        hit = [r for r in runs if _between(r, fault.at, fault.until)
+               and r["status"] in ("lost", "failed") ]
+        fault.visible = bool(hit)
+        fault.evidence = (f"{len(hit)} runs alive at the crash ended lost/failed: "
+                          + "; ".join(sorted({str(r['error'])[:70] for r in hit})[:2]))
+    elif kind == "disk-full":
+        group = fault.stage
+        hit = [r for r in runs if group_of(r["stage"]) == group and r["status"] != "done"
+               and any(w in str(r["error"]) for w in DISK_WORDS)
+               and _between(r, fault.at, fault.until)]
+        fault.visible = bool(hit)
+        fault.evidence = (f"{len(hit)} {group} runs {sorted({r['status'] for r in hit})}: "
+                          + (str(hit[0]["error"])[:90] if hit else "-"))
+    elif kind.startswith("source-"):
+        name = film_name(fault.file_index or 0)
+        key = f"{name}/{name}.mp4"
+        target_keys = {k for k, v in file_keys.items() if v == key}
+        hit = [r for r in runs if r["stage"] == "download" and r["key"] in target_keys
+               and r["status"] != "done"]
+        fault.visible = bool(hit)
+        fault.evidence = (f"{len(hit)} failed download runs of {key}: "
+                          + (str(hit[0]["error"])[:80] if hit else "-"))
+    elif kind.startswith("proxy-"):
+        hit = [r for r in runs if r["stage"] in ("download", "source") and r["status"] != "done"
+               and _between(r, fault.at, fault.until, slack=3.0)]
+        fault.visible = bool(hit)
+        fault.evidence = (f"{len(hit)} download runs failed in the window" if hit else
+                          "absorbed by the download's own retries (no failed run)")
+
+
+def table(plan: Plan, job_ok: bool) -> tuple[str, dict[str, tuple[int, int, int, int]]]:
+    """The printed fault table: per kind and stage, planned / injected / visible in task_runs
+    / survived (injected, and the job still ended with every check passed) / lost (planned
+    but never injected, or injected and not survived)."""
+    rows: dict[tuple[str, str], list[Fault]] = {}
+    for f in plan.faults:
+        rows.setdefault((f.kind, f.stage), []).append(f)
+    lines = [f"{'fault':<18} {'stage':<9} {'planned':>7} {'injected':>8} {'in runs':>7} "
+             f"{'survived':>8} {'lost':>5}"]
+    totals = [0, 0, 0, 0, 0]
+    summary: dict[str, tuple[int, int, int, int]] = {}
+    for (kind, stage), faults in rows.items():
+        planned = len(faults)
+        injected = sum(f.injected for f in faults)
+        visible = sum(f.visible for f in faults)
+        survived = injected if job_ok else 0
+        lost = planned - survived
+        for i, v in enumerate((planned, injected, visible, survived, lost)):
+            totals[i] += v
+        summary[f"{kind}@{stage}"] = (planned, injected, visible, survived)
+        lines.append(f"{kind:<18} {stage:<9} {planned:>7} {injected:>8} {visible:>7} "
+                     f"{survived:>8} {lost:>5}")
+    lines.append(f"{'total':<18} {'':<9} {totals[0]:>7} {totals[1]:>8} {totals[2]:>7} "
+                 f"{totals[3]:>8} {totals[4]:>5}")
+    return "\n".join(lines), summary
+
+
+def details(plan: Plan) -> str:
+    """One line per fault: what was done and where it shows."""
+    out = []
+    for f in plan.faults:
+        state = "injected" if f.injected else "NOT injected"
+        out.append(f"- {f.label:<26} {state:<12} {f.detail[:60]:<60} | {f.evidence[:110]}")
+    return "\n".join(out)
