@@ -14,8 +14,11 @@ from functools import lru_cache
 import librosa
 import numpy as np
 import scipy.fft
+import scipy.ndimage
+import scipy.signal
 
 from worker.analysis import params as P
+from worker.analysis.kernels import frame_spectra
 from worker.analysis.novelty import SUB, novelty
 from worker.analysis.pitch import yin
 
@@ -61,11 +64,10 @@ class FrameChunk:
 
 
 @lru_cache(maxsize=8)
-def _bases(sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the hann window and the vector mel basis."""
-    window = librosa.filters.get_window("hann", P.N_FFT, fftbins=True).astype(np.float32)
+def _mel_basis(sr: int) -> np.ndarray:
+    """Return the vector mel basis, (bins, mels)."""
     vector = librosa.filters.mel(sr=sr, n_fft=P.N_FFT, n_mels=P.VECTOR_N_MELS)
-    return window, np.ascontiguousarray(vector.T)
+    return np.ascontiguousarray(vector.T)
 
 
 def _db(power: np.ndarray) -> np.ndarray:
@@ -73,29 +75,48 @@ def _db(power: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, DB_FLOOR_POWER))
 
 
+@lru_cache(maxsize=4)
+def _delta_filter(order: int) -> np.ndarray:
+    """librosa.feature.delta's filter (Savitzky-Golay, width _DELTA_WIDTH) for convolve1d.
+
+    Its edge handling differs from librosa's 'interp', but edge frames are CONTEXT frames
+    that are computed only to be dropped (CONTEXT >= _DELTA_WIDTH // 2).
+    """
+    return scipy.signal.savgol_coeffs(_DELTA_WIDTH, order, deriv=order, use="conv")
+
+
 def _mfcc39(mel_db: np.ndarray) -> np.ndarray:
     """13 MFCC (DCT-II of the 128-band log-mel) with delta and delta-delta, as (n, 39)."""
     mfcc = scipy.fft.dct(mel_db, type=2, norm="ortho", axis=1)[:, : P.N_MFCC].T
     n = mfcc.shape[1]
-    if n >= _DELTA_WIDTH:
-        d1 = librosa.feature.delta(mfcc, width=_DELTA_WIDTH, order=1)
-        d2 = librosa.feature.delta(mfcc, width=_DELTA_WIDTH, order=2)
+    if n >= _DELTA_WIDTH:  # librosa.feature.delta's Savitzky-Golay filters, coefficients cached
+        d1 = scipy.ndimage.convolve1d(mfcc, _delta_filter(1), axis=1, mode="nearest")
+        d2 = scipy.ndimage.convolve1d(mfcc, _delta_filter(2), axis=1, mode="nearest")
     else:  # too few frames for a delta window: no change measurable
         d1 = d2 = np.zeros_like(mfcc)
     return np.ascontiguousarray(np.concatenate([mfcc, d1, d2]).T, dtype=np.float32)
 
 
 def compute_frames(audio: np.ndarray, sr: int, *, with_onsets: bool) -> FrameChunk:
-    """Compute features for every frame of `audio` (already padded: frame j starts at j*HOP)."""
-    window, vector_basis = _bases(sr)
-    frames = np.lib.stride_tricks.sliding_window_view(audio, P.N_FFT)[:: P.HOP]
-    n = frames.shape[0]
-    spec = scipy.fft.rfft(frames * window, axis=1)
-    power = np.square(np.abs(spec))
+    """Compute features for every frame of `audio` (already padded: frame j starts at j*HOP).
+
+    One FFT per hop serves the STFT, YIN and the onset novelty: frame j's first half (its
+    "head", audio[j*HOP : j*HOP + N_FFT/2], zero-padded to N_FFT) is transformed once; since
+    N_FFT/2 is a whole number of hops, frame j is head j plus head j + N_FFT/(2*HOP) shifted by
+    N_FFT/2, whose spectrum is the head's times (-1)^k; the Hann-windowed STFT follows by a
+    3-tap filter across bins (kernels.frame_spectra).
+    """
+    vector_basis = _mel_basis(sr)
+    half = P.N_FFT // 2
+    n = (audio.size - P.N_FFT) // P.HOP + 1
+    step = half // P.HOP  # heads between a frame's head and its second half
+    heads = np.lib.stride_tricks.sliding_window_view(audio, half)[:: P.HOP][: n + step]
+    head_spec = scipy.fft.rfft(heads, n=P.N_FFT, axis=1)
+    power, cross = frame_spectra(head_spec, step, n)
     vec_db = _db(power @ vector_basis)
+    frames = np.lib.stride_tricks.sliding_window_view(audio, P.N_FFT)[:: P.HOP]
     rms = np.sqrt(np.einsum("ij,ij->i", frames, frames) / P.N_FFT).astype(np.float32)
-    off = (P.N_FFT - P.PITCH_FRAME) // 2
-    f0, aper = yin(frames[:, off : off + P.PITCH_FRAME], sr, P.PITCH_FMIN, P.PITCH_FMAX)
+    f0, aper = yin(cross, audio, P.HOP, sr, P.PITCH_FMIN, P.PITCH_FMAX, P.N_FFT)
     if with_onsets:
         nov = novelty(audio, n, P.N_FFT, P.HOP, sr)
         flux, conc, level = nov.flux, nov.conc, nov.level

@@ -23,7 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import scipy.ndimage
+
+from worker.analysis.kernels import persistent_rise
 
 ONSET_WINDOW = 1024  # samples: 46 ms at 22.05 kHz
 ONSET_HOP = 256  # samples: 11.6 ms at 22.05 kHz; HOP // ONSET_HOP sub-frames per frame
@@ -91,15 +92,8 @@ def novelty(audio: np.ndarray, n_frames: int, frame_len: int, hop: int, sr: int)
     frames = frames[: n_sub + 1 + PERSIST]  # sub-frames -1 .. n_sub - 1 + PERSIST
     mag = np.abs(scipy.fft.rfft(frames * _window(), axis=1))
     bands = np.log1p(LOG_GAIN * (mag @ log_filterbank(sr)))
-    ref = scipy.ndimage.maximum_filter1d(bands[:n_sub], 3, axis=1)  # sub-frames -1 .. n-2
-    lasting = bands[1 : n_sub + 1].copy()
-    for k in range(1, PERSIST + 1):
-        np.minimum(lasting, bands[1 + k : n_sub + 1 + k], out=lasting)
-    rise = np.maximum(lasting - ref, 0.0)
-    flux = rise.sum(axis=1)
-    k_top = max(1, round(TOP_SHARE * rise.shape[1]))
-    top = np.partition(rise, rise.shape[1] - k_top, axis=1)[:, -k_top:].sum(axis=1)
-    conc = top / np.maximum(flux, 1e-9)
+    k_top = max(1, round(TOP_SHARE * bands.shape[1]))
+    flux, conc = persistent_rise(bands.astype(np.float32, copy=False), n_sub, PERSIST, k_top)
     # Fine level: mean square of the ONSET_HOP samples centred on each sub-frame.
     mid = frames[1 : n_sub + 1, (ONSET_WINDOW - ONSET_HOP) // 2 : (ONSET_WINDOW + ONSET_HOP) // 2]
     level = 10.0 * np.log10(np.einsum("ij,ij->i", mid, mid) / ONSET_HOP + 1e-10)

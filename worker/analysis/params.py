@@ -21,7 +21,7 @@ VECTOR_N_MELS = 128
 N_MFCC = 13
 VECTOR_MAX_MS = 1000.0
 PITCH_FMIN = 27.0  # A0 is 27.5 Hz: a bass's and a piano's lowest notes are pitched
-PITCH_FRAME = 2048  # YIN frame (93 ms, the whole feature frame): periods up to 1022 samples
+PITCH_FRAME = N_FFT  # YIN frame: the feature frame (93 ms, its FFT shared), periods <= 1022
 PITCH_FMAX = 2000.0
 
 

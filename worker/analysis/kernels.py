@@ -1,0 +1,131 @@
+"""Compiled per-frame loops of the analysis (numba): the parts numpy can only do in many passes.
+
+Each kernel walks one frame (or onset sub-frame) at a time, reading only that frame's inputs,
+so a block gives the same numbers as the whole signal. Compiled on first use and cached on
+disk (numba's cache=True), like the other numba code in the project.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def frame_spectra(head_spec: np.ndarray, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the rfft of each hop's zero-padded half frame ("head"), return for n frames:
+
+    power: |rfft(frame * periodic Hann)|^2, the frame being head j plus head j + step shifted
+    by half the FFT length (spectrum times (-1)^k), windowed by a 3-tap filter across bins
+    (X_w[k] = 0.5 X[k] - 0.25 (X[k - 1] + X[k + 1]), conjugate bins at the ends);
+    cross: conj(head j) * X, whose inverse FFT is YIN's head-by-frame correlation.
+    """
+    bins = head_spec.shape[1]
+    power = np.empty((n, bins), np.float32)
+    cross = np.empty((n, bins), np.complex64)
+    x = np.empty(bins + 2, np.complex64)
+    for j in range(n):
+        sign = np.float32(1.0)
+        for k in range(bins):
+            h = head_spec[j, k]
+            v = h + sign * head_spec[j + step, k]
+            x[k + 1] = v
+            cross[j, k] = np.conj(h) * v
+            sign = -sign
+        x[0] = np.conj(x[2])
+        x[bins + 1] = np.conj(x[bins - 1])
+        for k in range(bins):
+            w = np.float32(0.5) * x[k + 1] - np.float32(0.25) * (x[k] + x[k + 2])
+            power[j, k] = w.real * w.real + w.imag * w.imag
+    return power, cross
+
+
+@numba.njit(cache=True, nogil=True)
+def yin_pick(acf: np.ndarray, audio: np.ndarray, hop: int, win: int, min_p: int, max_p: int,
+             sr: float, threshold: float, silent_power: float) -> tuple[np.ndarray, np.ndarray]:
+    """YIN's choice per frame from acf[f, t] = sum_j audio[f*hop + j] audio[f*hop + j + t]
+    (j < win, t <= max_p + 1): returns (f0 Hz, aperiodicity 0..1), as pitch.yin documents."""
+    n = acf.shape[0]
+    f0 = np.zeros(n, np.float32)
+    aper = np.ones(n, np.float32)
+    cmnd = np.empty(max_p + 2, np.float64)  # cmnd[tau], tau = 1 .. max_p + 1
+    for f in range(n):
+        base = f * hop
+        e0 = 0.0
+        for j in range(base, base + win):
+            e0 += float(audio[j]) * float(audio[j])
+        if e0 / win < silent_power:
+            continue
+        energy = e0
+        total = 0.0
+        for tau in range(1, max_p + 2):
+            a_out = float(audio[base + tau - 1])
+            a_in = float(audio[base + tau - 1 + win])
+            energy += a_in * a_in - a_out * a_out
+            d = e0 + energy - 2.0 * float(acf[f, tau])
+            if d < 0.0:
+                d = 0.0
+            total += d
+            denom = total / tau
+            cmnd[tau] = d / (denom if denom > 1e-12 else 1e-12)
+        lowest = np.inf
+        best = min_p
+        for tau in range(min_p, max_p + 1):
+            if cmnd[tau] < lowest:
+                lowest = cmnd[tau]
+                best = tau
+        limit = max(threshold, lowest + threshold)
+        for tau in range(min_p, max_p + 1):
+            # min_p >= 2, so the neighbour below is a real lag
+            if cmnd[tau] < cmnd[tau - 1] and cmnd[tau] <= cmnd[tau + 1] and cmnd[tau] < limit:
+                best = tau
+                break
+        a, b, c = cmnd[best - 1], cmnd[best], cmnd[best + 1]
+        den = a - 2.0 * b + c
+        shift = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
+        shift = min(1.0, max(-1.0, shift))
+        f0[f] = sr / (best + shift)
+        aper[f] = min(1.0, max(0.0, b))
+    return f0, aper
+
+
+@numba.njit(cache=True, nogil=True)
+def persistent_rise(bands: np.ndarray, n_sub: int, persist: int,
+                    k_top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Onset flux and its concentration (novelty.py) from log band magnitudes.
+
+    bands rows are sub-frames -1 .. n_sub - 1 + persist. For sub-frame i the rise in band b is
+    max(0, min(bands[i .. i + persist, b]) - max(bands[i - 1, b - 1 .. b + 1])); flux is its sum
+    over bands, conc the share of that sum in the k_top largest rises.
+    """
+    nb = bands.shape[1]
+    flux = np.zeros(n_sub, np.float32)
+    conc = np.zeros(n_sub, np.float32)
+    top = np.zeros(k_top, np.float64)  # the k_top largest rises so far, ascending
+    for i in range(n_sub):
+        total = 0.0
+        top[:] = 0.0
+        for b in range(nb):
+            ref = bands[i, b]
+            if b > 0 and bands[i, b - 1] > ref:
+                ref = bands[i, b - 1]
+            if b + 1 < nb and bands[i, b + 1] > ref:
+                ref = bands[i, b + 1]
+            low = bands[i + 1, b]
+            for k in range(2, persist + 2):
+                if bands[i + k, b] < low:
+                    low = bands[i + k, b]
+            r = float(low - ref)
+            if r <= 0.0:
+                continue
+            total += r
+            if r > top[0]:  # insert r, dropping the smallest
+                j = 1
+                while j < k_top and top[j] < r:
+                    top[j - 1] = top[j]
+                    j += 1
+                top[j - 1] = r
+        flux[i] = total
+        if total > 0.0:
+            conc[i] = top.sum() / max(total, 1e-9)
+    return flux, conc
