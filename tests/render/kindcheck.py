@@ -151,27 +151,50 @@ def grid_members(side: int, seed: int = 0, sources: tuple[str, ...] = ("a.mp4",)
                        rng.integers(0, len(sources), n), np.arange(n) + 100, sources)
 
 
-def onscreen_jumps(scene, frames, limit: float) -> list[tuple[int, int, float]]:
+def onscreen_jumps(scene, frames, limit: float,
+                   identity: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """(frame, clip, px) where a clip jumped on screen between two consecutive frames: it moved
     more than `limit` px apart from the view's common motion (the median of every clip's),
     or it appeared or vanished whole inside the frame (px = how far inside its nearest edge)
-    instead of sliding in or out across an edge."""
-    out = []
+    instead of sliding in or out across an edge.
+
+    `identity` names what a drawn clip shows (e.g. members' sample ids), so two drawings of
+    one clip (a wrap's second image) count as one: each is matched to the nearest drawing of
+    the same thing in the frame before.
+    """
+    ids = identity if identity is not None else np.arange(scene.n)
+    out: list[tuple[int, int, float]] = []
     prev = None
     for f in frames:
         st = scene.state(f)
-        pos = {int(c): (x, y) for c, x, y in zip(st.clip, st.cx, st.cy, strict=True)}
         inside = np.minimum.reduce([st.cx - st.sw / 2, scene.width - st.cx - st.sw / 2,
                                     st.cy - st.sh / 2, scene.height - st.cy - st.sh / 2])
-        depth = {int(c): float(d) for c, d in zip(st.clip, inside, strict=True)}
+        now: dict[int, list] = {}
+        for c, x, y, d in zip(st.clip, st.cx, st.cy, inside, strict=True):
+            now.setdefault(int(ids[c]), []).append((int(c), float(x), float(y), float(d)))
         if prev is not None and prev[0] == f - 1:
-            both = [c for c in pos if c in prev[1]]
-            if both:
-                d = np.array([[pos[c][0] - prev[1][c][0], pos[c][1] - prev[1][c][1]]
-                              for c in both])
-                off = np.hypot(*(d - np.median(d, axis=0)).T)
-                out += [(f, both[i], float(off[i])) for i in np.flatnonzero(off > limit)]
-            out += [(f, c, depth[c]) for c in pos if c not in prev[1] and depth[c] >= 0]
-            out += [(f, c, prev[2][c]) for c in prev[1] if c not in pos and prev[2][c] >= 0]
-        prev = (f, pos, depth)
+            before = prev[1]
+            single = [k for k in now if k in before and len(now[k]) == len(before[k]) == 1]
+            moves = np.array([[now[k][0][1] - before[k][0][1], now[k][0][2] - before[k][0][2]]
+                              for k in single]).reshape(-1, 2)
+            common = np.median(moves, axis=0) if len(moves) else np.zeros(2)
+            for k in set(now) | set(before):
+                cur, old = now.get(k, []), before.get(k, [])
+                gaps = np.array([[np.hypot(x - px - common[0], y - py - common[1])
+                                  for _, px, py, _ in old] for _, x, y, _ in cur])
+                pairs = sorted((gaps[i, j], i, j) for i in range(len(cur))
+                                for j in range(len(old)))
+                used_i, used_j = set(), set()
+                for gap, i, j in pairs:  # nearest drawings of the same thing first
+                    if i in used_i or j in used_j:
+                        continue
+                    used_i.add(i)
+                    used_j.add(j)
+                    if gap > limit:
+                        out.append((f, cur[i][0], float(gap)))
+                out += [(f, cur[i][0], cur[i][3]) for i in range(len(cur))
+                        if i not in used_i and cur[i][3] >= 0]  # appeared whole
+                out += [(f, old[j][0], old[j][3]) for j in range(len(old))
+                        if j not in used_j and old[j][3] >= 0]  # vanished whole
+        prev = (f, now)
     return out

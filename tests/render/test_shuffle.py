@@ -87,22 +87,23 @@ def test_plays_steps_and_stretched_slides() -> None:
 def test_slides_are_eased_held_and_undone() -> None:
     p = small()
     comp = compose(grid_members(16), p)
-    s, m = comp.scene, comp.members
+    s, m = comp.scene, comp.members.take(np.arange(256))  # the clips, not their ghosts
     off = shuffle_offsets(m.col, m.row, p)
     cw, ch = 320 / 16, 180 / 16
     (a1, b1), *_ = comp.info["slides_ms"]
     for t, k in ((a1 - 1, 0), (b1 + 1, 1)):  # held at each round's layout (on the torus)
-        x = s.tracks["x"].at(t) / cw + m.col
-        y = s.tracks["y"].at(t) / ch + m.row
+        x = s.tracks["x"].at(t)[:256] / cw + m.col
+        y = s.tracks["y"].at(t)[:256] / ch + m.row
         assert np.allclose(np.mod(x, 16), np.mod(m.col + off[k, :, 1], 16))
         assert np.allclose(np.mod(y, 16), np.mod(m.row + off[k, :, 0], 16))
         assert x.min() >= -0.5 and x.max() < 15.5  # drawn inside the grid
     t = s.t_ms(round((a1 + b1) / 2 * 24 / 1000))  # a frame time: wraps are keyed at frames
-    mid = s.tracks["x"].at(t) / cw + m.col
+    mid = s.tracks["x"].at(t)[:256] / cw + m.col
     half = m.col + off[1, :, 1] * ease_name((t - a1) / (b1 - a1), "sin")
     assert np.allclose(np.mod(mid + 0.5, 16), np.mod(half + 0.5, 16))
     end = comp.info["slides_ms"][-1][1]
-    assert np.allclose(s.tracks["x"].at(end + 1), 0) and np.allclose(s.tracks["y"].at(end + 1), 0)
+    assert np.allclose(s.tracks["x"].at(end + 1)[:256], 0)
+    assert np.allclose(s.tracks["y"].at(end + 1)[:256], 0)
 
 
 def test_no_clip_jumps_across_the_view_as_it_wraps() -> None:
@@ -112,6 +113,23 @@ def test_no_clip_jumps_across_the_view_as_it_wraps() -> None:
     frames = []
     for a, b in comp.info["slides_ms"]:
         frames += list(range(int(a * 24 / 1000) - 1, int(b * 24 / 1000) + 2))
-    assert not onscreen_jumps(s, frames, limit=20.0 * s.camera["zoom"].at(0)[0])
+    assert not onscreen_jumps(s, frames, limit=20.0, identity=comp.members.sample_id)
     # some clips did cross the edge (keyed frame by frame)
     assert s.tracks["x"].t.size > 16 * 16 * 2 * 4
+
+
+def test_at_zoom_one_a_crossing_clip_shows_on_both_sides() -> None:
+    p = small(grid1=16)  # no zoom: the grid's edges are the frame's
+    comp = compose(grid_members(16), p)
+    s, m = comp.scene, comp.members
+    assert comp.info["ghosts"] > 0 and len(m) == 256 + comp.info["ghosts"]
+    assert np.all(comp.plays.clip < 256)  # ghosts only draw: they never sound
+    frames = []
+    for a, b in comp.info["slides_ms"]:
+        frames += list(range(int(a * 24 / 1000) - 1, int(b * 24 / 1000) + 2))
+    assert not onscreen_jumps(s, frames, limit=20.0, identity=m.sample_id)
+    ghost = 256  # the first ghost: hidden outside its slide, drawn during it
+    a, b = comp.info["slides_ms"][0]
+    alpha = s.tracks["alpha"]
+    assert alpha.at(a - 1)[ghost] == 0 and alpha.at((a + b) / 2)[ghost] == 1
+    assert alpha.at(b + 1)[ghost] == 0

@@ -103,28 +103,44 @@ def compose(members: GridMembers, p: ShuffleParams) -> Composition:
                  p.pad_before_ms + (i + 1) * period, i, i + 1) for i in range(p.count - 1)]
     segments += [(back_at + q * p.transition_ms, back_at + (q + 1) * p.transition_ms,
                   p.count - 1 - q, p.count - 2 - q) for q in range(p.count - 1)]
-    tracks = {"x": _slides(m.col, cols, segments, g, np.full(n, p.width / g), p.fps),
-              "y": _slides(m.row, rows, segments, g, np.full(n, p.height / g), p.fps)}
+    zoom_end = p.pad_before_ms + round(shuffles_ms * 0.5)
+    zoom = Track.build(1, g / p.grid0, [0, 0], [p.pad_before_ms, zoom_end],
+                       [g / p.grid0, g / p.grid1], ease_id("cubicInOut"))
+    cell = {"x": p.width / g, "y": p.height / g}
+    x_parts, x_cross = _slides(m.col, cols, segments, g, cell["x"], p.fps)
+    y_parts, y_cross = _slides(m.row, rows, segments, g, cell["y"], p.fps)
+    ghosts = _ghosts(g, zoom, x_cross, y_cross, (m.col, m.row), (cols, rows), segments, cell)
+    total = n + ghosts["of"].size
+    tracks = {"x": Keys(total, 0.0), "y": Keys(total, 0.0)}
+    for name, parts in (("x", x_parts), ("y", y_parts)):
+        for part in parts + ghosts[name]:
+            tracks[name].add(*part)
 
     plays, flash_ms = _plays(m, p, seq, dur, round_ms, period, back_at)
     lo, hi = p.brightness
     left = np.round(flash_ms * p.flash)
     offsets = np.stack([np.zeros(len(plays)), left, flash_ms], axis=1)
-    tracks["brightness"] = Keys(n, lo).add(*envelopes(
-        plays.clip, plays.t_ms, offsets, np.array([lo, hi, lo]), ease_id("sin"))).track()
-
-    zoom_end = p.pad_before_ms + round(shuffles_ms * 0.5)
-    zoom = Track.build(1, g / p.grid0, [0, 0], [p.pad_before_ms, zoom_end],
-                       [g / p.grid0, g / p.grid1], ease_id("cubicInOut"))
+    tracks["brightness"] = Keys(total, lo).add(*envelopes(
+        plays.clip, plays.t_ms, offsets, np.array([lo, hi, lo]), ease_id("sin")))
+    tracks["alpha"] = Keys(total, 1.0).add(*ghosts["alpha"])
     timeline = back_at + p.transition_ms * (p.count - 1)
     sound_end = plays.t_ms + m.dur_ms[plays.clip] * plays.stretch
     end = float(max(timeline, sound_end.max(initial=0.0)))
-    scene = Scene(p.width, p.height, p.fps, frames_for(end, p.pad_after_ms, p.fps), base,
-                  picture_frames(m, p.fps), tracks, {"zoom": zoom}, plays.clip, plays.t_ms,
-                  picture_phase(m))
+    # a ghost is a second drawing of a clip crossing the edge: same picture, in step with it
+    shown = m.take(np.concatenate([np.arange(n), ghosts["of"]]))
+    where = np.concatenate([np.arange(n), ghosts["of"]])
+    pic_clip = np.concatenate([plays.clip] + [np.full(int((plays.clip == c).sum()), n + k)
+                                              for k, c in enumerate(ghosts["of"])])
+    pic_t = np.concatenate([plays.t_ms] + [plays.t_ms[plays.clip == c] for c in ghosts["of"]])
+    scene = Scene(p.width, p.height, p.fps, frames_for(end, p.pad_after_ms, p.fps),
+                  base[where], picture_frames(shown, p.fps),
+                  {k: v.track() for k, v in tracks.items()}, {"zoom": zoom}, pic_clip, pic_t,
+                  picture_phase(shown))
+    m = shown
     info = {"rounds": p.count, "sequencer": seq.tolist(), "slides_ms": [s[:2] for s in segments],
             "zoom_ms": [p.pad_before_ms, zoom_end], "plays": len(plays),
-            "stretched_plays": int((plays.stretch != 1).sum()), "clips": n}
+            "stretched_plays": int((plays.stretch != 1).sum()), "clips": n,
+            "ghosts": int(ghosts["of"].size)}
     return Composition("shuffle", scene, plays, m, info)
 
 
@@ -133,25 +149,25 @@ def wrap(x: np.ndarray, g: int) -> np.ndarray:
     return np.mod(x + 0.5, g) - 0.5
 
 
-def _slides(home: np.ndarray, pos: np.ndarray, segments: list, g: int, cell: np.ndarray,
-            fps: int) -> Track:
+def _slides(home: np.ndarray, pos: np.ndarray, segments: list, g: int, cell: float,
+            fps: int) -> tuple[list, list]:
     """One axis of every clip: held between slides, eased ("sin") through each slide, drawn
-    at the image nearest the centre; a slide across the edge is keyed at every frame."""
+    at the image nearest the centre; a slide across the edge is keyed at every frame.
+
+    Returns the key parts and the crossings: (slide index, clips, frame times, where each
+    clip is shown at each of them, in cells).
+    """
     n = home.size
-    keys = Keys(n, 0.0)
     sin, linear = ease_id("sin"), ease_id("linear")
-    every = np.arange(n)
-    keys.add(every, np.full(n, -1.0), (wrap(pos[0], g) - home) * cell, linear)
-    for ta, tb, a, b in segments:
+    parts = [(np.arange(n), np.full(n, -1.0), (wrap(pos[0], g) - home) * cell, linear)]
+    crossings = []
+    for k, (ta, tb, a, b) in enumerate(segments):
         shown_a = wrap(pos[a], g)
         shown_b = shown_a + (pos[b] - pos[a])
         stays = (shown_b >= -0.5) & (shown_b < g - 0.5)
-        moved = pos[b] != pos[a]
-        plain = np.flatnonzero(stays & moved)
-        keys.add(plain, np.full(plain.size, ta), (shown_a[plain] - home[plain]) * cell[plain],
-                 sin)
-        keys.add(plain, np.full(plain.size, tb), (shown_b[plain] - home[plain]) * cell[plain],
-                 sin)
+        plain = np.flatnonzero(stays & (pos[b] != pos[a]))
+        parts.append((plain, np.full(plain.size, ta), (shown_a[plain] - home[plain]) * cell, sin))
+        parts.append((plain, np.full(plain.size, tb), (shown_b[plain] - home[plain]) * cell, sin))
         cross = np.flatnonzero(~stays)
         if cross.size:
             ft = frame_times(ta, tb, fps)
@@ -160,9 +176,46 @@ def _slides(home: np.ndarray, pos: np.ndarray, segments: list, g: int, cell: np.
             shown = wrap(path, g)
             shown[:, 0] = shown_a[cross]  # exact at the ends
             shown[:, -1] = wrap(pos[b][cross], g)
-            keys.add(np.repeat(cross, ft.size), np.tile(ft, cross.size),
-                     ((shown - home[cross, None]) * cell[cross, None]).ravel(), linear)
-    return keys.track()
+            parts.append((np.repeat(cross, ft.size), np.tile(ft, cross.size),
+                          ((shown - home[cross, None]) * cell).ravel(), linear))
+            crossings.append((k, cross, ft, shown))
+    return parts, crossings
+
+
+def _ghosts(g: int, zoom: Track, x_cross: list, y_cross: list, home: tuple, pos: tuple,
+            segments: list, cell: dict) -> dict:
+    """Second drawings of clips crossing the grid's edge while the edge is in view (the view
+    zoomed in less than g/(g − 2)): on the torus a crossing clip is partly on both sides, so
+    its other image slides in on the far side while it slides out. Each ghost shows only
+    during its slide. Returns its source clips ("of"), its x and y key parts and alpha keys."""
+    of, alpha_c, alpha_t, alpha_v = [], [], [], []
+    parts: dict[str, list] = {"x": [], "y": []}
+    n = home[0].size
+    for axis, other, crossings in (("x", "y", x_cross), ("y", "x", y_cross)):
+        i_ax, i_ot = (0, 1) if axis == "x" else (1, 0)
+        for k, clips, ft, shown in crossings:
+            if min(float(zoom.at(t)[0]) for t in ft) >= g / (g - 2):
+                continue  # the edge is out of sight the whole slide
+            ta, tb, a, _ = segments[k]
+            ids = n + len(of) + np.arange(clips.size)
+            of.extend(clips.tolist())
+            far = np.where(shown < (g - 1) / 2, shown + g, shown - g)
+            parts[axis].append((np.repeat(ids, ft.size), np.tile(ft, clips.size),
+                                ((far - home[i_ax][clips, None]) * cell[axis]).ravel(),
+                                ease_id("linear")))
+            still = (wrap(pos[i_ot][a][clips], g) - home[i_ot][clips]) * cell[other]
+            parts[other].append((ids, np.full(ids.size, ta), still, ease_id("linear")))
+            alpha_c.append(np.repeat(ids, 3))
+            alpha_t.append(np.tile([-1.0, ta, tb], ids.size))
+            alpha_v.append(np.tile([0.0, 1.0, 0.0], ids.size))
+    return {"of": np.array(of, dtype=np.int64), "x": parts["x"], "y": parts["y"],
+            "alpha": (_cat(alpha_c, np.int64), _cat(alpha_t, float), _cat(alpha_v, float),
+                      ease_id("step"))}
+
+
+def _cat(arrays: list, dtype) -> np.ndarray:
+    """The arrays end to end (an empty array of dtype when there are none)."""
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
 
 def _plays(m: GridMembers, p: ShuffleParams, seq: np.ndarray, dur: np.ndarray,
