@@ -719,6 +719,8 @@ def fmt_table(results: dict[str, Any], args: Any) -> str:
                 f"{r.get('messages', 0):>7}{vs_b:>12}{vs_a:>12}")
         lines.append("   /no-op: targets/s over the same run's Celery no-op tasks/s on that "
                      "broker; msgs: task messages the scheduler sent (after)")
+    if not results["plan"]:
+        return "\n".join(lines)
     lines.append("")
     lines.append(f"3. planning a job of {args.files} files (spec: local source + [probe])")
     lines.append(f"{'':<44}" + "".join(f"{p['catalog']:>12}" for p in results["plan"]))
@@ -805,6 +807,8 @@ def main(argv: list[str] | None = None) -> None:
     pg_url = None
     started = time.time()
     try:
+        if not args.skip_queue and args.before:  # first: that bench drops the same database
+            results["before"] = before_run(args.before, args, work)
         if not args.skip_postgres:
             pg_url = pg_database(create=True)
             results["machine"]["postgresql"] = pg_version(pg_url)
@@ -812,8 +816,6 @@ def main(argv: list[str] | None = None) -> None:
             import redis
 
             results["machine"]["redis"] = redis.Redis.from_url(REDIS_URL).info()["redis_version"]
-        if not args.skip_queue and args.before:
-            results["before"] = before_run(args.before, args, work)
         if not args.skip_queue:
             sqlite_url = f"sqlite:///{work}/e2e-%s.sqlite"
             if args.skip_redis:
