@@ -65,14 +65,19 @@ def beep_offsets(comp: Composition, events_ms: np.ndarray) -> list[np.ndarray]:
 
 
 def expected_beeps(comp: Composition, offsets: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Every beep every play should put in the mix: (onset ms, end ms, play index)."""
+    """Every beep every play should put in the mix: (onset ms, end ms, play index); a play
+    cut to length_ms (splice's grains) holds only the beeps that start inside it."""
     p, m = comp.plays, comp.members
     onset, end, play = [], [], []
     for i in range(len(p)):
         c = int(p.clip[i])
         o = offsets[c]
+        heard = m.dur_ms[c]
+        if np.isfinite(p.length_ms[i]):  # only the first length_ms of the sound plays
+            heard = min(heard, float(p.length_ms[i]))
+            o = o[o < heard]
         if p.reverse[i]:
-            o = m.dur_ms[c] - o - BEEP_MS
+            o = heard - o - BEEP_MS
         onset.append(p.t_ms[i] + o * p.stretch[i])
         end.append(p.t_ms[i] + (o + BEEP_MS) * p.stretch[i])
         play.append(np.full(o.size, i))
