@@ -191,7 +191,7 @@ def _wrapped(n: int, tween: tuple[np.ndarray, ...], pos: np.ndarray, ft: np.ndar
     falls inside one of the clip's tweens it waits until the tween is over (the clip is far
     out of sight either way).
     """
-    k0 = np.round((cam[0] - pos) / size)  # the nearest image at the first frame
+    k0 = _nearest((cam[0] - pos) / size)  # the nearest image at the first frame
     ci, s, before, after = _image_changes(pos, cam, ft, size)
     wc, ws, we = windows
     if ci.size and wc.size:
@@ -234,14 +234,25 @@ def _image_changes(pos: np.ndarray, cam: np.ndarray, ft: np.ndarray,
     Only clips whose image can change are looked at, a block at a time (a whole timeline of
     frames for every clip would not fit in memory).
     """
-    kmin = np.round((cam.min() - pos) / size)
-    kmax = np.round((cam.max() - pos) / size)
+    kmin = _nearest((cam.min() - pos) / size)
+    kmax = _nearest((cam.max() - pos) / size)
     cand = np.flatnonzero(kmin != kmax)
+    if cand.size and np.all(np.diff(cam) >= 0):  # the fall: each image change is one crossing
+        k0 = _nearest((cam[0] - pos[cand]) / size)
+        steps = (_nearest((cam[-1] - pos[cand]) / size) - k0).astype(np.int64)
+        clip = np.repeat(cand, steps)
+        before = np.repeat(k0, steps) + (np.arange(clip.size) - np.repeat(
+            np.cumsum(steps) - steps, steps))
+        # the first frame at which the camera is past pos + (before + ½) grids
+        f = np.searchsorted(cam, pos[clip] + (before + 0.5) * size, side="left")
+        f = np.minimum(f, ft.size - 1)
+        ok = _nearest((cam[f] - pos[clip]) / size) == before + 1
+        return clip[ok], ft[f[ok]], before[ok], before[ok] + 1
     out = [[], [], [], []]
     block = max(1, 2_000_000 // max(cam.size, 1))
     for a in range(0, cand.size, block):
         idx = cand[a : a + block]
-        k = np.round((cam[None, :] - pos[idx, None]) / size)
+        k = _nearest((cam[None, :] - pos[idx, None]) / size)
         ci, fi = np.nonzero(np.diff(k, axis=1))
         out[0].append(idx[ci])
         out[1].append(ft[fi + 1])
@@ -250,3 +261,9 @@ def _image_changes(pos: np.ndarray, cam: np.ndarray, ft: np.ndarray,
     if not cand.size:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)
     return tuple(np.concatenate(o) for o in out)
+
+
+def _nearest(x: np.ndarray) -> np.ndarray:
+    """The nearest whole number, halves rounded up (np.round's halves-to-even would make the
+    image change at different moments for even and odd images)."""
+    return np.floor(np.asarray(x) + 0.5)
