@@ -114,15 +114,16 @@ def bench_kind(folder: Path, kind: str, side: int, seconds: float) -> dict:
     starts = sorted({0, (scene.n_frames - n) // 2, scene.n_frames - n})
     draw_frame(scene, data, layout, starts[0])  # compile / load the kernel outside the timing
     frames = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         for a in starts:
             frames += encode_segment(Path(tmp) / f"{a:06d}.mp4",
                                      iter_frames(scene, data, layout, a, a + n),
                                      scene.width, scene.height, scene.fps, VideoCodec())
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"kind": kind, "clips": scene.n, "frames_total": scene.n_frames, "frames": frames,
-            "fps": frames / secs, "store_gb": layout.total / 1e9, "load": load()}
+            "fps": frames / secs, "cpu_ms": 1000 * cpu / frames, "store_gb": layout.total / 1e9,
+            "load": load()}
 
 
 def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> list[dict]:
@@ -144,7 +145,9 @@ def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> li
             print(f"  {r['kind']:<16} failed: {r['error']}", flush=True)
             continue
         print(f"  {r['kind']:<16} {r['fps']:6.1f} frames/s  x{r['fps'] / ref['fps']:.2f} of "
-              f"proliferation  ({r['clips']} clips, {r['frames_total']} frames in all, store "
+              f"proliferation  CPU {r['cpu_ms']:.0f} ms/frame (all threads; x"
+              f"{ref['cpu_ms'] / r['cpu_ms']:.2f})  ({r['clips']} clips, "
+              f"{r['frames_total']} frames in all, store "
               f"{r['store_gb']:.2f} GB, load {r['load']})", flush=True)
     return rows
 
