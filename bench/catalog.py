@@ -1,6 +1,6 @@
 """Benchmark: bulk sample inserts and subset queries on large synthetic catalogs.
 
-    python -m bench.catalog --quick          # ~2-4 min: 1 M samples, old layout vs new, ratios
+    python -m bench.catalog --quick          # a few min: 1 M samples, old layout vs new, ratios
     python -m bench.catalog --sqlite-samples 1000000 --pg-samples 10000000 --files 200000 --old
     nice python -m bench.catalog --big       # 100 M samples on PostgreSQL alone (~30 GB)
 
@@ -8,8 +8,10 @@ SQLite gets `--sqlite-samples` samples over (samples ÷ 50) files; PostgreSQL ge
 `--pg-samples` over `--files` files in a dedicated database (samplemill_bench, dropped at the
 end unless --keep). Baselines in the same run: ORM `add_all` inserts, a naive Python-side
 subset on a small job of the same catalog, and with --old the layout before migration 0007
-(vectors in the samples row, the covering index) in a second database, same rows, same query:
-the summary prints new ÷ old ratios.
+(vectors in the samples row, the covering index) in a second database, same rows, same query,
+written and queried in turn with the new one so machine load falls on both alike: the summary
+prints new ÷ old ratios. --novec adds the new layout with no vectors stored (what keeping
+vectors outside the database would cost the database).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,36 +122,61 @@ def replace_many_old(session: Any, *, job_id: int, batches: list[SampleBatch]) -
     return len(cols["start"])
 
 
-def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: bool,
-             first_file_id: int, seed: int = 0,
-             old: bool = False) -> tuple[int, float]:  # fmt: skip
-    """Insert files and samples in chunks; (samples inserted, seconds spent in replace_many).
+@dataclass
+class Side:
+    """One catalog under test: its label, engine, and whether it has the pre-0007 layout."""
+
+    label: str
+    engine: Engine
+    old: bool = False
+    vectors: bool = True  # False: the new layout with no vectors in the database at all
+
+
+def populate_sides(sides: list[Side], job_id: int, files: int, samples: int, *, vectors: bool,
+                   first_file_id: int, seed: int = 0) -> dict[str, tuple[int, float]]:  # fmt: skip
+    """Insert the same files and samples into every side, chunk by chunk in turn (so machine
+    load falls on all alike); {label: (samples inserted, seconds spent in replace_many)}.
 
     Prints the rate so far and over the last stretch, which shows any sag as tables grow.
     """
     rng = np.random.default_rng(seed)
     mean = max(1, round(samples / files))
-    done, spent, fid = 0, 0.0, first_file_id
-    mark_done, mark_spent = 0, 0.0
-    write = replace_many_old if old else replace_many
+    done = {x.label: 0 for x in sides}
+    spent = {x.label: 0.0 for x in sides}
+    mark = {x.label: (0, 0.0) for x in sides}
+    fid = first_file_id
     for start in range(0, files, CHUNK_FILES):
         count = min(CHUNK_FILES, files - start)
         rows, batches = _files_and_samples(rng, fid, count, mean, vectors)
         for r in rows:
             r["job_id"] = job_id
-        with session_scope(engine) as s:
-            s.execute(insert(File), rows)
-        t = time.perf_counter()
-        with session_scope(engine) as s:
-            done += write(s, job_id=job_id, batches=batches)
-        spent += time.perf_counter() - t
+        for side in sides:
+            with session_scope(side.engine) as s:
+                s.execute(insert(File), rows)
+            write = replace_many_old if side.old else replace_many
+            mine = batches if side.vectors else [
+                SampleBatch(b.file_id, b.columns, None) for b in batches]
+            t = time.perf_counter()
+            with session_scope(side.engine) as s:
+                done[side.label] += write(s, job_id=job_id, batches=mine)
+            spent[side.label] += time.perf_counter() - t
         fid += count
         if (start // CHUNK_FILES) % 50 == 49:
-            recent = (done - mark_done) / max(spent - mark_spent, 1e-9)
-            log(f"  {done:,} samples, {done / spent:,.0f} rows/s so far, {recent:,.0f} over the "
-                f"last {done - mark_done:,}")  # fmt: skip
-            mark_done, mark_spent = done, spent
-    return done, spent
+            for side in sides:
+                n, t = done[side.label], spent[side.label]
+                recent = (n - mark[side.label][0]) / max(t - mark[side.label][1], 1e-9)
+                log(f"  [{side.label}] {n:,} samples, {n / t:,.0f} rows/s so far, "
+                    f"{recent:,.0f} over the last {n - mark[side.label][0]:,}")  # fmt: skip
+                mark[side.label] = (n, t)
+    return {x.label: (done[x.label], spent[x.label]) for x in sides}
+
+
+def populate(engine: Engine, job_id: int, files: int, samples: int, *, vectors: bool,
+             first_file_id: int, seed: int = 0) -> tuple[int, float]:  # fmt: skip
+    """One catalog with the shipped layout: (samples inserted, seconds in replace_many)."""
+    got = populate_sides([Side("x", engine)], job_id, files, samples, vectors=vectors,
+                         first_file_id=first_file_id, seed=seed)  # fmt: skip
+    return got["x"]
 
 
 def _writer(args: tuple[str, int, int, int, int, int]) -> tuple[int, float]:
@@ -156,7 +184,7 @@ def _writer(args: tuple[str, int, int, int, int, int]) -> tuple[int, float]:
     url, job_id, files, samples, first_file_id, seed = args
     engine = get_engine(url)
     return populate(engine, job_id, files, samples, vectors=True, first_file_id=first_file_id,
-                    seed=seed)
+                    seed=seed)  # fmt: skip
 
 
 def parallel_insert(engine: Engine, url: str, writers: int, samples: int, files: int,
@@ -250,70 +278,90 @@ def _size_mb(engine: Engine) -> float | None:
         return float(conn.scalar(text("SELECT pg_database_size(current_database())"))) / 1e6
 
 
-def bench(engine: Engine, label: str, samples: int, files: int, args: argparse.Namespace,
-          *, old: bool = False) -> dict:  # fmt: skip
-    """Populate, then time inserts, the subset query and the baselines."""
-    out: dict[str, Any] = {"backend": label, "samples": samples, "files": files}
-    with session_scope(engine) as s:
-        big, small = Job(name="bench", spec={}), Job(name="bench-small", spec={})
-        s.add_all([big, small])
-        s.flush()
-        big_id, small_id = big.id, small.id
-    log(f"[{label}] inserting {samples:,} samples over {files:,} files (vectors: yes)")
-    n, spent = populate(engine, big_id, files, samples, vectors=True, first_file_id=1, old=old)
-    out["inserted"], out["insert_s"], out["insert_rate"] = n, spent, n / spent
-    log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
+def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace) -> list[dict]:
+    """Populate every side alike, then time inserts, the subset query and the baselines."""
+    outs = {x.label: {"backend": x.label, "samples": samples, "files": files} for x in sides}
+    for side in sides:
+        with session_scope(side.engine) as s:
+            big, small = Job(name="bench", spec={}), Job(name="bench-small", spec={})
+            s.add_all([big, small])
+            s.flush()
+            ids = (big.id, small.id)
+    big_id, small_id = ids  # fresh databases: the same ids on every side
+    names = ", ".join(x.label for x in sides)
+    log(f"[{names}] inserting {samples:,} samples over {files:,} files (vectors: yes)")
+    got = populate_sides(sides, big_id, files, samples, vectors=True, first_file_id=1)
+    for label, (n, spent) in got.items():
+        outs[label].update(inserted=n, insert_s=spent, insert_rate=n / spent)
+        log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
     small_files = max(10, args.naive_samples // MEAN_SAMPLES)
-    populate(engine, small_id, small_files, args.naive_samples, vectors=False,
-             first_file_id=files + 1, seed=1, old=old)  # fmt: skip
-    if args.orm_rows:
-        out["orm_rate"] = orm_baseline(engine, small_id, files + 1, args.orm_rows)
-        log(f"[{label}] baseline ORM add_all: {out['orm_rate']:,.0f} rows/s "
-            f"({args.orm_rows:,} rows)")  # fmt: skip
-    out["vacuum_s"] = _vacuum_analyze(engine)
-    out["size_mb"] = _size_mb(engine)
-    if out["size_mb"] is not None:
-        log(f"[{label}] VACUUM ANALYZE {out['vacuum_s']:.0f} s; database {out['size_mb']:,.0f} MB")
+    if args.naive_samples:
+        populate_sides(sides, small_id, small_files, args.naive_samples, vectors=False,
+                       first_file_id=files + 1, seed=1)  # fmt: skip
+    for side in sides:
+        out = outs[side.label]
+        if args.orm_rows and args.naive_samples:
+            out["orm_rate"] = orm_baseline(side.engine, small_id, files + 1, args.orm_rows)
+            log(f"[{side.label}] baseline ORM add_all: {out['orm_rate']:,.0f} rows/s "
+                f"({args.orm_rows:,} rows)")  # fmt: skip
+        out["vacuum_s"] = _vacuum_analyze(side.engine)
+        out["size_mb"] = _size_mb(side.engine)
+        if out["size_mb"] is not None:
+            log(f"[{side.label}] VACUUM ANALYZE {out['vacuum_s']:.0f} s; database "
+                f"{out['size_mb']:,.0f} MB")  # fmt: skip
 
-    def subset(job: int) -> Callable[[], list[int]]:
+    def subset(engine: Engine, job: int) -> Callable[[], list[int]]:
         def run() -> list[int]:
             with session_scope(engine) as s:
                 return select_subset(s, job, SPEC)
 
         return run
 
-    best, med, ids = timed(subset(big_id))
-    out["subset_best"], out["subset_median"], out["subset_n"] = best, med, len(ids)
-    out["subset_ids"] = ids
-    log(f"[{label}] subset on {samples:,} samples: best {best:.2f} s, median {med:.2f} s, "
-        f"{len(ids):,} members")  # fmt: skip
-    t = time.perf_counter()
-    with session_scope(engine) as s:
-        create_subset(s, big_id, SPEC)
-    out["create_s"] = time.perf_counter() - t
-    log(f"[{label}] create_subset (query + store members): {out['create_s']:.2f} s")
-    if not old:
+    times: dict[str, list[float]] = {x.label: [] for x in sides}
+    for _ in range(3):  # in turn, so load falls on every side alike
+        for side in sides:
+            t, _, ids_ = timed(subset(side.engine, big_id), repeat=1)
+            times[side.label].append(t)
+            outs[side.label]["subset_ids"] = ids_
+    for side in sides:
+        out = outs[side.label]
+        ids = out["subset_ids"]
+        out["subset_best"], out["subset_median"] = min(times[side.label]), statistics.median(
+            times[side.label])
+        out["subset_n"] = len(ids)
+        log(f"[{side.label}] subset on {samples:,} samples: best {out['subset_best']:.2f} s, "
+            f"median {out['subset_median']:.2f} s, {len(ids):,} members")  # fmt: skip
         t = time.perf_counter()
-        with session_scope(engine) as s:
-            vecs = load_vectors(s, ids)
-        out["vectors_s"] = time.perf_counter() - t
-        assert vecs.shape == (len(ids), 39) and not np.isnan(vecs).any()
-        log(f"[{label}] load_vectors of the {len(ids):,} members: {out['vectors_s']:.2f} s")
-    if args.naive_samples:
-        small_best, _, small_ids = timed(subset(small_id))
-        naive_best, _, naive_ids = timed(lambda: naive_subset(engine, small_id, SPEC), repeat=1)
-        assert naive_ids == small_ids, "naive and SQL subsets differ"
-        out["small_sql"], out["small_naive"] = small_best, naive_best
-        log(f"[{label}] baseline on {args.naive_samples:,} samples: naive Python "
-            f"{naive_best:.2f} s vs SQL {small_best:.3f} s (same {len(small_ids):,} members)")
-    if args.writers > 1 and not old:
-        url = engine.url.render_as_string(hide_password=False)
-        out["parallel_rate"] = parallel_insert(
-            engine, url, args.writers, args.parallel_samples, args.parallel_samples // 50,
-            first_file_id=files + small_files + 1_000_000)
-        log(f"[{label}] {args.writers} concurrent writers: {out['parallel_rate']:,.0f} rows/s "
-            f"aggregate")
-    return out
+        with session_scope(side.engine) as s:
+            create_subset(s, big_id, SPEC)
+        out["create_s"] = time.perf_counter() - t
+        log(f"[{side.label}] create_subset (query + store members): {out['create_s']:.2f} s")
+        if side.old:
+            out["vectors_s"] = load_old_vectors(side.engine, ids)
+        elif side.vectors:
+            t = time.perf_counter()
+            with session_scope(side.engine) as s:
+                vecs = load_vectors(s, ids)
+            out["vectors_s"] = time.perf_counter() - t
+            assert vecs.shape == (len(ids), 39) and not np.isnan(vecs).any()
+        if "vectors_s" in out:
+            log(f"[{side.label}] vectors of the {len(ids):,} members: {out['vectors_s']:.2f} s")
+        if args.naive_samples:
+            small_best, _, small_ids = timed(subset(side.engine, small_id))
+            naive_best, _, naive_ids = timed(lambda e=side.engine: naive_subset(e, small_id, SPEC),
+                                             repeat=1)  # fmt: skip
+            assert naive_ids == small_ids, "naive and SQL subsets differ"
+            out["small_sql"], out["small_naive"] = small_best, naive_best
+            log(f"[{side.label}] baseline on {args.naive_samples:,} samples: naive Python "
+                f"{naive_best:.2f} s vs SQL {small_best:.3f} s (same {len(small_ids):,} members)")
+        if args.writers > 1 and not side.old:
+            url = side.engine.url.render_as_string(hide_password=False)
+            out["parallel_rate"] = parallel_insert(
+                side.engine, url, args.writers, args.parallel_samples,
+                args.parallel_samples // 50, first_file_id=files + small_files + 1_000_000)
+            log(f"[{side.label}] {args.writers} concurrent writers: "
+                f"{out['parallel_rate']:,.0f} rows/s aggregate")  # fmt: skip
+    return [outs[x.label] for x in sides]
 
 
 def load_old_vectors(engine: Engine, ids: list[int]) -> float:
@@ -335,34 +383,26 @@ def pg_database(admin: Engine, name: str) -> str:
 
 
 def run_pg(args: argparse.Namespace, results: list[dict]) -> None:
-    """The PostgreSQL runs: the old layout first (with --old), then the shipped one."""
+    """The PostgreSQL run: the shipped layout, and with --old the pre-0007 one beside it."""
     admin_url = make_url(args.pg_url).set(drivername="postgresql+psycopg")
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    made = []
+    names = [args.db_name] + ([args.db_name + "_old"] if args.old else [])
+    names += [args.db_name + "_novec"] if args.novec else []
+    sides = []
     try:
-        runs = [("postgresql-old", True)] if args.old else []
-        runs.append(("postgresql", False))
-        for label, old in runs:
-            name = args.db_name + ("_old" if old else "")
-            made.append(name)
+        for name in names:
+            old, novec = name.endswith("_old"), name.endswith("_novec")
             engine = create_catalog_engine(pg_database(admin, name))
             upgrade(engine, OLD_REVISION if old else "head")
-            try:
-                out = bench(engine, label, args.pg_samples, args.files, args, old=old)
-                if old:
-                    out["vectors_s"] = load_old_vectors(engine, out["subset_ids"])
-                    log(f"[{label}] vectors of the members from the rows: "
-                        f"{out['vectors_s']:.2f} s")
-                results.append(out)
-            finally:
-                engine.dispose()
-            if not args.keep:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            label = "postgresql" + ("-old" if old else "-novec" if novec else "")
+            sides.append(Side(label, engine, old, vectors=not novec))
+        results.extend(bench(sides, args.pg_samples, args.files, args))
     finally:
+        for side in sides:
+            side.engine.dispose()
         if not args.keep:
             with admin.connect() as conn:
-                for name in made:
+                for name in names:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -382,6 +422,10 @@ def summary(results: list[dict]) -> None:
     if "postgresql-old" in by and "postgresql" in by:
         new, old = by["postgresql"], by["postgresql-old"]
         assert new["subset_ids"] == old["subset_ids"], "old and new layouts chose other members"
+        if "postgresql-novec" in by:
+            bare = by["postgresql-novec"]["insert_rate"]
+            log(f"no vectors in the database at all ÷ old: inserts {bare / old['insert_rate']:.2f}x"
+                f" rows/s (÷ new: {bare / new['insert_rate']:.2f}x)")
         rate = new["insert_rate"] / old["insert_rate"]
         log(f"\nnew ÷ old layout (same rows, same run): inserts {rate:.2f}x "
             f"rows/s, subset {old['subset_best'] / new['subset_best']:.2f}x faster (best), "
@@ -397,6 +441,8 @@ def main() -> None:
                         help="100 M samples over 2 M files on PostgreSQL only (about 30 GB).")
     parser.add_argument("--old", action="store_true",
                         help="Also run the layout before migration 0007 and print ratios.")
+    parser.add_argument("--novec", action="store_true",
+                        help="Also a catalog of the new layout with no vectors stored at all.")
     parser.add_argument("--sqlite-samples", type=int, default=1_000_000)
     parser.add_argument("--pg-samples", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=200_000, help="PostgreSQL files.")
@@ -414,7 +460,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
     args = parser.parse_args()
     if args.quick:
-        args.old = True
+        args.old = args.novec = True
         args.sqlite_samples, args.pg_samples, args.files = 200_000, 1_000_000, 20_000
         args.naive_samples, args.orm_rows = 20_000, 5_000
     if args.big:
@@ -427,7 +473,7 @@ def main() -> None:
         url = f"sqlite:///{folder / 'bench.sqlite'}"
         engine = create_catalog_engine(url)
         upgrade(engine)
-        results.append(bench(engine, "sqlite", args.sqlite_samples,
+        results.extend(bench([Side("sqlite", engine)], args.sqlite_samples,
                              max(1, args.sqlite_samples // MEAN_SAMPLES), args))  # fmt: skip
         engine.dispose()
         if not args.keep:

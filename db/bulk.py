@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import File, Sample, SampleVectors
+from db.models import Sample, SampleVectors
 
 VECTOR_DIM = 39
 VECTOR_BYTES = VECTOR_DIM * 4
@@ -185,20 +185,11 @@ def _write_vectors(session: Session, job_id: int, batches: Sequence[SampleBatch]
 
 
 def delete_file_samples(session: Session, file_ids: Sequence[int]) -> None:
-    """Delete these files' samples and vectors: the one way samples go (no foreign keys).
-
-    The PostgreSQL lookup goes through (job_id, file_id), the only samples index by file there.
-    """
+    """Delete these files' samples and vectors: the one way samples go (no foreign keys)."""
     for start in range(0, len(file_ids), _DELETE_CHUNK):
         chunk = list(file_ids[start : start + _DELETE_CHUNK])
         session.execute(delete(SampleVectors).where(SampleVectors.file_id.in_(chunk)))
-        if session.get_bind().dialect.name == "postgresql":
-            jobs = select(File.job_id).where(File.id.in_(chunk)).distinct().scalar_subquery()
-            session.execute(
-                delete(Sample).where(Sample.job_id.in_(jobs), Sample.file_id.in_(chunk))
-            )
-        else:
-            session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
+        session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
 
 
 def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch]) -> int:

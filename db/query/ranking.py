@@ -87,13 +87,14 @@ def apply_stages(
         if key.trim is None:
             continue
         part = [sq.c[partition]] if partition else None
-        extra = [
-            func.row_number()
-            .over(partition_by=part, order_by=stage_order(sq, keys, i, base))
-            .label("_rn")
-        ]
+        # One window for the rank and the count (a whole-partition frame, which row_number
+        # ignores): the database computes both in one pass over one sort, not two.
+        order = stage_order(sq, keys, i, base)
+        extra = [func.row_number().over(partition_by=part, order_by=order,
+                                        rows=(None, None)).label("_rn")]  # fmt: skip
         if key.trim <= 1:
-            extra.append(func.count().over(partition_by=part).label("_n"))
+            extra.append(func.count().over(partition_by=part, order_by=order,
+                                           rows=(None, None)).label("_n"))  # fmt: skip
         win = select(*sq.c, *extra).subquery()
         n = win.c._n if key.trim <= 1 else None
         keep = _trim_keep(win.c._rn, n, key.trim, target)

@@ -4,8 +4,9 @@ The 39-float vector was 156 of a sample row's ~260 bytes and PostgreSQL's bulk i
 by the bytes and index entries written. Each file's vectors become one `sample_vectors` row
 (n x 39 little-endian float32 in idx order, stored uncompressed out of line on PostgreSQL so
 slices are cheap), and the samples row keeps only the features. On PostgreSQL the wide covering
-index `ix_samples_subset_scan` goes too: with narrow rows, the subset query reads each passing
-file's few heap pages through the deduplicated (job_id, file_id) index (docs/bench-catalog.md).
+index `ix_samples_subset_scan` (~70 bytes a row) gives way to a plain `file_id` index that
+B-tree deduplication keeps to a few bytes a row: with narrow rows, the subset query reads each
+passing file's one or two heap pages through it (docs/bench-catalog.md).
 
 Existing vectors are moved, not dropped, both ways. A file whose idx values are not exactly
 0..n-1 keeps its vectors at their idx (NaN rows fill any gap; duplicates keep the lowest id).
@@ -104,6 +105,7 @@ def upgrade() -> None:
     with op.batch_alter_table("samples", schema=None) as batch_op:
         if _pg(bind):
             batch_op.drop_index("ix_samples_subset_scan")
+            batch_op.create_index(batch_op.f("ix_samples_file_id"), ["file_id"], unique=False)
         batch_op.drop_column("vector")
 
 
@@ -120,6 +122,7 @@ def downgrade() -> None:
         "FROM sample_vectors v WHERE v.file_id = s.file_id AND s.idx >= 0 AND s.idx < v.count"
     )
     if _pg(bind):
+        op.drop_index(op.f("ix_samples_file_id"), table_name="samples")
         op.create_index(
             "ix_samples_subset_scan", "samples", ["file_id", "start", "id"], unique=False,
             postgresql_include=["power", "clarity", "octave", "hz", "dur"],
