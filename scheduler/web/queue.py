@@ -47,7 +47,10 @@ def _broker_answer(request: Request) -> concurrent.futures.Future:
 
 
 def _target_id(args: Any) -> int | None:
-    """The target id a samplemill task was sent with (its first argument)."""
+    """The target id a samplemill task was sent with (its first argument; the first of a
+    batch of tiny targets when the scheduler sent several in one message)."""
+    if isinstance(args, list | tuple) and args and isinstance(args[0], list | tuple) and args[0]:
+        args = args[0]
     if isinstance(args, list | tuple) and args and isinstance(args[0], int):
         return args[0]
     return None
