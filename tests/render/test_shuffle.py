@@ -133,3 +133,12 @@ def test_at_zoom_one_a_crossing_clip_shows_on_both_sides() -> None:
     alpha = s.tracks["alpha"]
     assert alpha.at(a - 1)[ghost] == 0 and alpha.at((a + b) / 2)[ghost] == 1
     assert alpha.at(b + 1)[ghost] == 0
+
+
+def test_slides_stretch_with_the_chosen_stretcher() -> None:
+    comp = compose(grid_members(16), small())
+    st = comp.plays.stretch != 1
+    assert st.any() and np.all(comp.plays.stretch_method[st] == 0)  # Rubber Band
+    comp = compose(grid_members(16), small(stretch_method="paulstretch"))
+    st = comp.plays.stretch != 1
+    assert np.all(comp.plays.stretch_method[st] == 1)

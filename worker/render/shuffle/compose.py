@@ -10,8 +10,9 @@ rounds of beats_per_shuffle beats, with a shuffle of transition_ms between round
 slide sideways (odd shuffles) or columns up and down (even ones), by round(lerp(max_offset,
 1, sin(distance from the centre))) cells, the distance measured against the zoomed view, in
 a direction set by the row's (column's) parity. During each shuffle the last round's cells
-play once, time-stretched to stretch × transition_ms (a maintained stretcher, Rubber Band,
-through the mix's `stretch`; fades stretch with the sound) at volume[0]. Then the shuffles run
+play once, time-stretched to stretch × transition_ms (Rubber Band by default, the reference's
+paulstretch smear on request: the mix's `stretch` and `stretch_method`; fades stretch with the
+sound) at volume[0]. Then the shuffles run
 backwards to restore the layout, each playing the cells under the sequencer reversed and
 stretched. The view zooms in (cubicInOut) from grid/grid0× to grid/grid1× over the first
 half of the rounds.
@@ -248,7 +249,8 @@ def _plays(m: GridMembers, p: ShuffleParams, seq: np.ndarray, dur: np.ndarray,
                        match_db=match)
     stretched = Plays.make(s_clip, s_t, volume=p.volume[0], pan=pan_for(m.col[s_clip], p.grid),
                            fade_in_ms=s_in * factor, fade_out_ms=s_out * factor,
-                           reverb=p.reverb, stretch=factor, match_db=match, reverse=s_rev)
+                           reverb=p.reverb, stretch=factor, match_db=match, reverse=s_rev,
+                           stretch_method=p.stretch_method)
     plays = Plays.concat([steps, stretched])
     flash = np.concatenate([dur[clip], np.full(s_clip.size, float(stretch_to))])
     return plays, flash

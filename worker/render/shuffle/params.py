@@ -32,6 +32,9 @@ class ShuffleParams(VideoRenderParams):
                             "slide per shuffle (1 at the edges).")
     stretch: float = Field(1.25, gt=0, description="During a shuffle the last round's cells "
                            "play once, time-stretched to this × transition_ms.")
+    stretch_method: Literal["rubberband", "paulstretch"] = Field(
+        "rubberband", description="Time-stretcher of the slides' plays: Rubber Band (clean, "
+        "pitch kept) or paulstretch (the reference's smear).")
     volume: tuple[float, float] = Field((0.5, 0.75), description="Volume of the off-beat "
                                         "and the on-beat steps; stretched plays use the first.")
     match_db: float | None = Field(-16.0, le=0, description="Set each play's RMS (dBFS).")
