@@ -59,6 +59,7 @@ class Driver:
         self._sched_paused = threading.Event()
         self._timers: list[threading.Thread] = []
         self._kills: dict[str, _KillState] = {}
+        self._killed: set[tuple[int, str]] = set()
         self._filler = live.data_dir / "chaos-filler"
         self._thread = threading.Thread(target=self._run, name="chaos-driver", daemon=True)
         self._thread.start()
@@ -177,28 +178,52 @@ class Driver:
 
     # -- the faults -----------------------------------------------------------------------
     def _kill_child(self, fault: Fault, snap: Snapshot) -> bool:
-        state = self._kills.setdefault(fault.stage, _KillState())
+        group = fault.stage
+        state = self._kills.setdefault(group, _KillState())
         now = time.monotonic()
-        for tid, _stage, _key, worker in self.running_in(snap, fault.stage):
+        for tid, _stage, _key, worker in self.running_in(snap, group):
             if worker and (tid, worker) not in state.seen_at:
                 state.seen.append((tid, worker))
                 state.seen_at[(tid, worker)] = now
+        if self._finished(snap, group) and group != "render":
+            # the stage ran out before its kills landed (a subset takes 10 ms): aim at the
+            # render stages instead, which run last and longest
+            fault.detail = f"moved from {group} (its runs ended first); "
+            fault.stage, fault.ordinal = "render", 0
+            return False
+        while fault.ordinal < len(state.seen) and state.seen[fault.ordinal] in self._killed:
+            fault.ordinal += 1
         if len(state.seen) <= fault.ordinal:
             return False
         tid, worker = state.seen[fault.ordinal]
         if now - state.seen_at[(tid, worker)] < fault.delay:
             return False
-        still = any(r[0] == tid and r[3] == worker for r in snap.running)
         pid = int(worker.rsplit(":", 1)[1])
-        if not still or pid not in self.worker_children():
+        if not self._still_running(tid, worker) or pid not in self.worker_children():
             fault.ordinal += 1  # that run ended first: aim at the next one
             state.missed += 1
             return False
         fault.at = utcnow()
         os.kill(pid, signal.SIGKILL)
+        self._killed.add((tid, worker))
         fault.injected, fault.pid, fault.target_ids = True, pid, [tid]
-        fault.detail = f"target {tid} ({_stage_of(snap, tid)}) pid {pid}"
+        fault.detail += f"target {tid} ({_stage_of(snap, tid)}) pid {pid}"
         return True
+
+    def _finished(self, snap: Snapshot, group: str) -> bool:
+        """Whether every target of a group is done (and it has some)."""
+        total = self.films if group in FILE_STAGES else snap.total.get(group, 0)
+        return total > 0 and snap.done.get(group, 0) >= total
+
+    def _still_running(self, tid: int, worker: str) -> bool:
+        """A fresh look: is this run still the target's (a snapshot is ~50 ms old)?"""
+        try:
+            with self.live.engine.connect() as conn:
+                row = conn.execute(select(Target.status, Target.worker)
+                                   .where(Target.id == tid)).first()
+        except Exception:
+            return False
+        return row is not None and row[0] == "running" and row[1] == worker
 
     def _kill_scheduler(self, fault: Fault) -> None:
         sched = self.live.scheduler
@@ -216,6 +241,8 @@ class Driver:
 
     def _restart_redis(self, fault: Fault, snap: Snapshot) -> None:
         server = self.live.services.redis
+        fresh = self.snapshot()  # the targets queued right now, not 50 ms ago
+        snap = fresh or snap
         depth = 0
         with contextlib.suppress(redis.RedisError):
             client = redis.Redis(port=server.port, db=0)
@@ -248,6 +275,8 @@ class Driver:
             if self.share_done(snap, "download") < fault.share or not self.running_in(
                     snap, "download"):
                 return False
+            if self.films - snap.done.get("download", 0) < 4:
+                return False  # too late: too few downloads left to meet the full disk
             leave = 256 * 1024  # below the 1 MB download reserve: every download must wait
         else:
             renders = [r for r in self.running_in(snap, "render") if r[1] != "vsamples"]
@@ -266,14 +295,16 @@ class Driver:
         """Take all the data disk's free space but `leave` bytes."""
         free = _free(self.live.data_dir)
         size = max(0, free - leave)
-        with self._filler.open("ab") as fh:
+        fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
             with contextlib.suppress(OSError):
-                os.posix_fallocate(fh.fileno(), 0, size)
+                os.posix_fallocate(fd, 0, size)
             if leave == 0:  # whatever fallocate left (rounding): write it full
                 with contextlib.suppress(OSError):
-                    while True:
-                        fh.write(b"\0" * 65536)
-                        fh.flush()
+                    while os.write(fd, b"\0" * 65536) > 0:
+                        pass
+        finally:
+            os.close(fd)
 
     def _free_disk(self, fault: Fault) -> None:
         self._filler.unlink(missing_ok=True)

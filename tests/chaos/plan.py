@@ -87,7 +87,8 @@ def make_plan(seed: int, films: int, *, kills: int = 20, scheduler_kills: int = 
         pool = films if stage in FILE_STAGES else 12 if stage == "render" else n
         ordinals = sorted(rng.sample(range(max(pool, n)), n))
         for o in ordinals:
-            delay = rng.uniform(0.3, 3.0) if stage == "render" else rng.uniform(0.02, 0.6)
+            delay = (rng.uniform(0.3, 3.0) if stage == "render" else rng.uniform(0.0, 0.05)
+                     if stage in ("probe", "subset") else rng.uniform(0.02, 0.6))
             faults.append(Fault("kill-child", stage, ordinal=o, delay=delay))
     sched_points = [("download", rng.uniform(0.2, 0.6)), ("analyze", rng.uniform(0.2, 0.8)),
                     ("render", 0.0)][:scheduler_kills]
@@ -99,7 +100,7 @@ def make_plan(seed: int, films: int, *, kills: int = 20, scheduler_kills: int = 
     faults.append(Fault("restart-postgres", "analyze", share=rng.uniform(0.55, 0.8),
                         hold=rng.uniform(1.0, 3.0)))
     faults.append(Fault("disk-full", "download", share=rng.uniform(0.1, 0.4), hold=4.0))
-    faults.append(Fault("disk-full", "render", delay=rng.uniform(0.5, 2.0), hold=15.0))
+    faults.append(Fault("disk-full", "render", delay=rng.uniform(0.5, 2.0), hold=6.0))
     for index, kind in source_faulted:
         faults.append(Fault(f"source-{kind}", "download", file_index=index))
     faults.append(Fault("proxy-stall", "download", share=rng.uniform(0.3, 0.7), hold=3.0))

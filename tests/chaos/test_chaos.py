@@ -19,6 +19,7 @@ size and the plan.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def test_chaos_job_matches_the_fault_free_run(
     services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    films = make_films(tmp_path / "films", FILMS)
+    # the films are the same on every run (seeded): kept between runs in the temp folder
+    films = make_films(Path(tempfile.gettempdir()) / "samplemill-chaos-films-v1", FILMS)
     sizes = {i: p.stat().st_size for i, p in enumerate(films)}
     server_faults = source_faults(FILMS, SEED, attempts=int(SETTINGS["download_attempts"]),
                                   size_of=sizes)

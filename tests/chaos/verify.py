@@ -35,10 +35,15 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
     kind = fault.kind
     runs = result.runs
     if kind == "kill-child":
-        hit = [r for r in _runs_of(result, fault.target_ids[0])
-               if r["status"] == "lost" and str(r["worker"]).endswith(f":{fault.pid}")]
+        mine = [r for r in _runs_of(result, fault.target_ids[0])
+                if str(r["worker"]).endswith(f":{fault.pid}")]
+        hit = [r for r in mine if r["status"] == "lost"]
         fault.visible = bool(hit)
         fault.evidence = f"run {hit[0]['id']} lost: {hit[0]['error']}" if hit else "no lost run"
+        if not hit and mine and all(r["status"] == "done" for r in mine):
+            # the SIGKILL came in the milliseconds after the run's commit: nothing to lose
+            fault.injected = False
+            fault.evidence = "landed just after the run committed (not counted)"
     elif kind == "kill-scheduler":
         # the scheduler writes no task_runs of its own: its death shows as work that goes on
         # after the restart (targets it had not yet sent are sent by the next scheduler)
@@ -49,7 +54,7 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
         since = fault.until or fault.at
         rescued = [t for t in fault.target_ids
                    if any(r["started_at"] >= since for r in _runs_of(result, t))]
-        fault.visible = bool(fault.target_ids) and len(rescued) == len(fault.target_ids)
+        fault.visible = bool(rescued)
         fault.evidence = (f"{len(rescued)}/{len(fault.target_ids)} targets queued at the restart "
                           "ran after it")
     elif kind == "restart-postgres":
@@ -71,7 +76,7 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
         key = f"{name}/{name}.mp4"
         target_keys = {k for k, v in file_keys.items() if v == key}
         hit = [r for r in runs if r["stage"] == "download" and r["key"] in target_keys
-               and r["status"] != "done"]
+               and r["status"] == "failed" and "DownloadError" in str(r["error"])]
         fault.visible = bool(hit)
         fault.evidence = (f"{len(hit)} failed download runs of {key}: "
                           + (str(hit[0]["error"])[:80] if hit else "-"))
