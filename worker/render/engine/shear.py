@@ -81,27 +81,40 @@ class RowShear:
 
 
 @numba.njit(inline="always")
-def _sample_row(tmp, width, x, s):
-    """tmp (one row) at x + s, wrapping, linearly interpolated."""
-    xf = x + s
-    xf = xf - math.floor(xf / width) * width
-    x0 = int(xf)
-    if x0 >= width:
-        x0 = width - 1
-    a = xf - x0
-    x1 = x0 + 1
-    if x1 >= width:
-        x1 = 0
-    return tmp[x0] + (tmp[x1] - tmp[x0]) * a
+def _split(s, width):
+    """A shift as a whole number of pixels in [0, width) and a fraction in [0, 1)."""
+    whole = math.floor(s)
+    frac = s - whole
+    whole = int(whole) % width
+    return whole, frac
 
 
 @numba.njit(inline="always")
-def _store(value):
-    v = math.floor(value + 0.5)
-    return 0 if v < 0.0 else (255 if v > 255.0 else np.uint8(v))
+def _shift_row(src, acc, width, whole, frac, black, gain, weight):
+    """acc[x] += weight·(black + (src[x + shift] − black)·gain), linear between the two
+    source pixels, wrapping. The weights are folded into two coefficients and the row is
+    walked as runs without a wrap inside, so the inner loops vectorise."""
+    k1 = np.float32(weight * gain * frac)
+    k0 = np.float32(weight * gain) - k1
+    c = np.float32(weight * black * (1.0 - gain))
+    run = width - whole - 1  # x + whole + 1 < width: no wrap for either pixel
+    for x in range(run):
+        acc[x] += c + k0 * src[x + whole] + k1 * src[x + whole + 1]
+    x = run  # x0 = width - 1, x1 wraps to 0
+    acc[x] += c + k0 * src[width - 1] + k1 * src[0]
+    off = whole - width  # x0 = x + whole - width, x1 = x0 + 1
+    for x in range(run + 1, width):
+        acc[x] += c + k0 * src[x + off] + k1 * src[x + off + 1]
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@numba.njit(inline="always")
+def _store_row(acc, plane, row, width):
+    """Round acc (already within 0..255: its weights sum to at most 1) into plane[row]."""
+    for x in range(width):
+        plane[row, x] = np.uint8(acc[x] + np.float32(0.5))
+
+
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def shear_planes(yp, up, vp, shift, gain):
     """Shift each luma row by shift[y] (fading it by gain[y] toward black) and each chroma row
     by the mean of its two luma rows' half shifts, in place."""
@@ -109,32 +122,37 @@ def shear_planes(yp, up, vp, shift, gain):
     ch, cw = up.shape
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
     for band in numba.prange(nbands):
-        tmp = np.empty(width, np.float32)
-        ctmp = np.empty(cw, np.float32)
+        src = np.empty(width, np.uint8)
+        acc = np.empty(width, np.float32)
         r0 = band * BAND_ROWS
         r1 = min(height, r0 + BAND_ROWS)
         for y in range(r0, r1):
-            s, g = shift[y], gain[y]
-            if s == 0.0 and g == 1.0:
+            if shift[y] == 0.0 and gain[y] == 1.0:
                 continue
-            for x in range(width):
-                tmp[x] = yp[y, x]
-            for x in range(width):
-                v = _sample_row(tmp, width, x, s)
-                yp[y, x] = _store(16.0 + (v - 16.0) * g)
+            if gain[y] <= 0.0:
+                yp[y, :] = 16
+                continue
+            whole, frac = _split(shift[y], width)
+            src[:] = yp[y, :]
+            acc[:] = 0.0
+            _shift_row(src, acc, width, whole, frac, 16.0, gain[y], 1.0)
+            _store_row(acc, yp, y, width)
         for c in range(r0 // 2, min(ch, (r1 + 1) // 2)):
             y0, y1 = 2 * c, min(2 * c + 1, height - 1)
-            s0, s1 = 0.5 * shift[y0], 0.5 * shift[y1]
-            g0, g1 = 0.5 * gain[y0], 0.5 * gain[y1]
-            if s0 == 0.0 and s1 == 0.0 and g0 == 0.5 and g1 == 0.5:
+            if shift[y0] == 0.0 and shift[y1] == 0.0 and gain[y0] == 1.0 and gain[y1] == 1.0:
                 continue
+            if gain[y0] <= 0.0 and gain[y1] <= 0.0:
+                up[c, :] = 128
+                vp[c, :] = 128
+                continue
+            w0, f0 = _split(0.5 * shift[y0], cw)
+            w1, f1 = _split(0.5 * shift[y1], cw)
             for plane in (up, vp):
-                for x in range(cw):
-                    ctmp[x] = plane[c, x]
-                for x in range(cw):
-                    v = (_sample_row(ctmp, cw, x, s0) - 128.0) * g0 \
-                        + (_sample_row(ctmp, cw, x, s1) - 128.0) * g1
-                    plane[c, x] = _store(128.0 + v)
+                src[:cw] = plane[c, :]
+                acc[:cw] = 0.0
+                _shift_row(src, acc, cw, w0, f0, 128.0, gain[y0], 0.5)
+                _shift_row(src, acc, cw, w1, f1, 128.0, gain[y1], 0.5)
+                _store_row(acc, plane, c, cw)
 
 
 def apply_shear(planes: tuple[np.ndarray, np.ndarray, np.ndarray], shear: RowShear,
