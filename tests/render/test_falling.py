@@ -91,8 +91,8 @@ def test_the_wrapping_grid_never_jumps_on_screen() -> None:
     comp = compose(grid_members(16), p)
     s = comp.scene
     fast = s.n_frames // 2  # the fall is fastest at half-time
-    assert not onscreen_jumps(s, range(fast - 60, fast + 60), limit=10.0)
-    assert not onscreen_jumps(s, range(s.n_frames), limit=10.0)
+    for a in (fast - 48, s.n_frames // 4, 3 * s.n_frames // 4):  # clips wrap all along
+        assert not onscreen_jumps(s, range(a, a + 48), limit=10.0)
     seen = set()
     for f in range(0, s.n_frames, 6):
         st = s.state(f)
