@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     )
     poll_seconds: float = Field(0.5, gt=0, description="Scheduler loop interval.")
     batch_seconds: float = Field(
-        0.25,
+        1.0,
         ge=0,
         description="The scheduler puts several of a stage's targets in one message when its "
         "recent runs say they all fit in about this many seconds (tiny targets: the per-message "
