@@ -7,7 +7,8 @@ the first of `period_ms`, the top and bottom rows in the second; past `fade_from
 travel a row fades to black. The picture shears and tears into interlaced strips.
 
 It runs on the yuv420p buffer after the clips are drawn, in place, compiled with numba (one
-band of rows per thread): each luma row samples itself at x + shift with linear interpolation;
+band of rows per thread, one vectorised pass per row): each luma row samples itself at
+x + shift with linear interpolation;
 a chroma row serves two luma rows moving opposite ways, so it is the mean of its own row
 sampled at both half-resolution shifts, each faded by its row's gain (what a 4:2:0 downsample
 of the sheared full-resolution picture gives). A frame is a pure function of (shear, time).
@@ -90,40 +91,28 @@ def _split(s, width):
 
 
 @numba.njit(inline="always")
-def _shift_row(src, acc, width, whole, frac, black, gain, weight):
-    """acc[x] += weight·(black + (src[x + shift] − black)·gain), linear between the two
-    source pixels, wrapping. The weights are folded into two coefficients and the row is
-    walked as runs without a wrap inside, so the inner loops vectorise."""
-    k1 = np.float32(weight * gain * frac)
-    k0 = np.float32(weight * gain) - k1
-    c = np.float32(weight * black * (1.0 - gain))
-    run = width - whole - 1  # x + whole + 1 < width: no wrap for either pixel
-    for x in range(run):
-        acc[x] += c + k0 * src[x + whole] + k1 * src[x + whole + 1]
-    x = run  # x0 = width - 1, x1 wraps to 0
-    acc[x] += c + k0 * src[width - 1] + k1 * src[0]
-    off = whole - width  # x0 = x + whole - width, x1 = x0 + 1
-    for x in range(run + 1, width):
-        acc[x] += c + k0 * src[x + off] + k1 * src[x + off + 1]
-
-
-@numba.njit(inline="always")
-def _store_row(acc, plane, row, width):
-    """Round acc (already within 0..255: its weights sum to at most 1) into plane[row]."""
-    for x in range(width):
-        plane[row, x] = np.uint8(acc[x] + np.float32(0.5))
+def _coefs(weight, gain, frac, black):
+    """(k0, k1, c) with weight·(black + (v − black)·gain) = c + k0·src[x0] + k1·src[x1] for
+    v linear between src[x0] and src[x1] by frac."""
+    k1 = weight * gain * frac
+    return np.float32(weight * gain - k1), np.float32(k1), np.float32(weight * black * (1.0 - gain))
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def shear_planes(yp, up, vp, shift, gain):
     """Shift each luma row by shift[y] (fading it by gain[y] toward black) and each chroma row
-    by the mean of its two luma rows' half shifts, in place."""
+    by the mean of its two luma rows' half shifts, in place.
+
+    Each row is copied twice end to end into a scratch row, so x + shift never wraps inside
+    the loop: one branch-free pass per row that the compiler vectorises. The weights sum to
+    at most 1, so values stay within 0..255 without clamping.
+    """
     height, width = yp.shape
     ch, cw = up.shape
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
+    half = np.float32(0.5)
     for band in numba.prange(nbands):
-        src = np.empty(width, np.uint8)
-        acc = np.empty(width, np.float32)
+        ext = np.empty(2 * width + 1, np.float32)
         r0 = band * BAND_ROWS
         r1 = min(height, r0 + BAND_ROWS)
         for y in range(r0, r1):
@@ -132,27 +121,33 @@ def shear_planes(yp, up, vp, shift, gain):
             if gain[y] <= 0.0:
                 yp[y, :] = 16
                 continue
-            whole, frac = _split(shift[y], width)
-            src[:] = yp[y, :]
-            acc[:] = 0.0
-            _shift_row(src, acc, width, whole, frac, 16.0, gain[y], 1.0)
-            _store_row(acc, yp, y, width)
-        for c in range(r0 // 2, min(ch, (r1 + 1) // 2)):
-            y0, y1 = 2 * c, min(2 * c + 1, height - 1)
+            w, f = _split(shift[y], width)
+            k0, k1, c = _coefs(1.0, gain[y], f, 16.0)
+            ext[:width] = yp[y, :]
+            ext[width : 2 * width] = ext[:width]
+            ext[2 * width] = ext[0]
+            for x in range(width):
+                yp[y, x] = np.uint8(c + k0 * ext[x + w] + k1 * ext[x + w + 1] + half)
+        for cr in range(r0 // 2, min(ch, (r1 + 1) // 2)):
+            y0, y1 = 2 * cr, min(2 * cr + 1, height - 1)
             if shift[y0] == 0.0 and shift[y1] == 0.0 and gain[y0] == 1.0 and gain[y1] == 1.0:
                 continue
             if gain[y0] <= 0.0 and gain[y1] <= 0.0:
-                up[c, :] = 128
-                vp[c, :] = 128
+                up[cr, :] = 128
+                vp[cr, :] = 128
                 continue
             w0, f0 = _split(0.5 * shift[y0], cw)
             w1, f1 = _split(0.5 * shift[y1], cw)
+            a0, a1, ca = _coefs(0.5, gain[y0], f0, 128.0)
+            b0, b1, cb = _coefs(0.5, gain[y1], f1, 128.0)
+            c = ca + cb + half
             for plane in (up, vp):
-                src[:cw] = plane[c, :]
-                acc[:cw] = 0.0
-                _shift_row(src, acc, cw, w0, f0, 128.0, gain[y0], 0.5)
-                _shift_row(src, acc, cw, w1, f1, 128.0, gain[y1], 0.5)
-                _store_row(acc, plane, c, cw)
+                ext[:cw] = plane[cr, :]
+                ext[cw : 2 * cw] = ext[:cw]
+                ext[2 * cw] = ext[0]
+                for x in range(cw):
+                    plane[cr, x] = np.uint8(c + a0 * ext[x + w0] + a1 * ext[x + w0 + 1]
+                                            + b0 * ext[x + w1] + b1 * ext[x + w1 + 1])
 
 
 def apply_shear(planes: tuple[np.ndarray, np.ndarray, np.ndarray], shear: RowShear,
