@@ -38,6 +38,7 @@ from db.models import File, Job, JobStatus, Sample, Target, TargetStatus, TaskRu
 
 LOST = "lost"  # TaskRun status of an attempt whose worker vanished
 DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
+RECENT_RUNS = 5000  # how far back in task_runs a stage's cost is looked for across jobs
 
 
 class LeaseLost(Exception):
@@ -432,9 +433,13 @@ def seconds_per_target(session: Session, job_id: int, stage: str, runs: int = 32
     rows = session.execute(
         select(*cols).where(TaskRun.job_id == job_id, done)
         .order_by(TaskRun.started_at.desc()).limit(runs)
-    ).all() or session.execute(
-        select(*cols).where(done).order_by(TaskRun.id.desc()).limit(runs)
     ).all()
+    if not rows:  # only the latest runs of any job: never a scan of the whole history
+        top = session.scalar(select(func.max(TaskRun.id))) or 0
+        rows = session.execute(
+            select(*cols).where(done, TaskRun.id > top - RECENT_RUNS)
+            .order_by(TaskRun.id.desc()).limit(runs)
+        ).all()
     groups: dict[tuple[str | None, datetime], tuple[datetime, int]] = {}
     for worker, started, finished in rows:
         if finished is None:

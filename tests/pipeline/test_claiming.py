@@ -100,13 +100,15 @@ def test_batch_claim_one_heartbeat_thread_and_refused_late_commit(
     assert sum(t.name == "samplemill-heartbeat" for t in threading.enumerate()) == 1
 
     lost = batch[0]
+    beat.drop(engine, lost)  # its beats stop (the thread must not refresh it mid-test)
     with session_scope(engine) as session:
         session.execute(update(Target).where(Target.id == lost).values(heartbeat_at=long_ago))
         taken = state.claim_many(session, [lost], worker="elsewhere:2", token_prefix="y",
                                  lease_seconds=60, owner_is_dead=lambda owner: False)
     assert list(taken) == [lost] and taken[lost].attempt == 2
     with session_scope(engine) as session:
-        assert state.heartbeat_many(session, beat.held()) == 3, "beat a target it lost"
+        tokens = {t: c.token for t, c in claims.items()}
+        assert state.heartbeat_many(session, tokens) == 3, "beat a target it lost"
     file_id = claims[lost].file.id  # type: ignore[union-attr]
     with pytest.raises(state.LeaseLost), session_scope(engine) as session:
         session.add(Sample(job_id=job_id, file_id=file_id, idx=0, start=0.0, dur=1.0,
