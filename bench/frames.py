@@ -3,7 +3,7 @@
 map of 100,000 frames.
 
 Run: python -m bench.frames [--part fingerprint|duplicates|index|framemap|all] [--hours 1000]
-     [--map-frames 100000] [--seconds 120] [--repeat 3]
+     [--map-frames 100000] [--map-methods tsne] [--map-baseline] [--seconds 120] [--repeat 3]
 
 CPU seconds (process time, all threads) give "× realtime per core"; every figure is the best
 of --repeat runs, because other work shares the machine (its load average is printed).
@@ -287,27 +287,65 @@ def synthetic_sample(n: int, scenes: int = 200) -> FrameSample:
                        color), label
 
 
-def bench_framemap(n: int, configs: list[tuple[str, ...]], spaces: tuple[str, ...]) -> None:
-    from worker.frames.framemap import knn_label_score
+def knn_preservation(feats: np.ndarray, xy: np.ndarray, k: int = 10, queries: int = 2000,
+                     seed: int = 0) -> float:
+    """Share of each sampled frame's k nearest neighbours in feature space (the full feature
+    vectors, before PCA; exact) that are among its k nearest in the map (1: all kept)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    q = rng.choice(len(feats), min(queries, len(feats)), replace=False)
+    near = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(feats)
+    want = near.kneighbors(feats[q])[1][:, 1:]
+    got = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy[q])[1][:, 1:]
+    return float(np.mean([len(np.intersect1d(a, b)) / k for a, b in zip(want, got,
+                                                                         strict=True)]))
+
+
+# the map's settings before issue 15's speed-up (openTSNE's defaults): the quality baseline
+BEFORE = {"iterations": 750, "neighbor_trees": 50, "grid_spacing": 1.0,
+          "parallel_spaces": False}
+
+
+def bench_framemap(n: int, configs: list[tuple[str, ...]], spaces: tuple[str, ...],
+                   baseline: bool, picture: Path | None) -> None:
+    from worker.frames.framemap import features, knn_label_score
 
     sample, label = synthetic_sample(n)
+    feats = {space: features(sample, space) for space in spaces}
     tmp = Path(tempfile.mkdtemp(prefix="bench-map-"))
+    runs = [("before", BEFORE)] if baseline else []
+    runs.append(("now", {}))
     try:
         for methods in configs:
-            p = FrameMapParams(methods=methods, spaces=spaces, thumb_width=16)
-            t0, c0 = time.perf_counter(), time.process_time()
-            layouts = compute_layouts(sample, p)
-            t1, c1 = time.perf_counter(), time.process_time()
-            files = write_map(tmp, sample, layouts, p)
-            t2, c2 = time.perf_counter(), time.process_time()
-            scores = {k: round(knn_label_score(v, label), 3) for k, v in layouts.items()}
-            print(f"frame map of {n} frames, methods {'+'.join(methods)} over "
-                  f"{' and '.join(spaces)}: "
-                  f"layouts {t1 - t0:.0f} s wall ({c1 - c0:.0f} CPU s), JSON + "
-                  f"{len(files.sprites)} sprite sheets + PNG {t2 - t1:.0f} s wall "
-                  f"({c2 - c1:.0f} CPU s), total {t2 - t0:.0f} s wall ({c2 - c0:.0f} CPU s); "
-                  f"kNN label score (k=10) {scores}")
-            print(load())
+            walls = {}
+            for label_run, knobs in runs:
+                p = FrameMapParams(methods=methods, spaces=spaces, thumb_width=16, **knobs)
+                t0, c0 = time.perf_counter(), time.process_time()
+                layouts = compute_layouts(sample, p)
+                t1, c1 = time.perf_counter(), time.process_time()
+                files = write_map(tmp, sample, layouts, p)
+                t2, c2 = time.perf_counter(), time.process_time()
+                walls[label_run] = t2 - t0
+                if picture is not None and files.picture is not None:
+                    picture.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(files.picture,
+                                picture / f"map-{n}-{'+'.join(methods)}-{label_run}.png")
+                scores = {k: round(knn_label_score(v, label), 3) for k, v in layouts.items()}
+                kept = {k: round(knn_preservation(feats[k.split("_", 1)[1]], v), 3)
+                        for k, v in layouts.items()}
+                print(f"[{label_run}] frame map of {n} frames, methods {'+'.join(methods)} over "
+                      f"{' and '.join(spaces)} ({p.iterations} iterations, "
+                      f"{p.neighbor_trees} Annoy trees, grid spacing {p.grid_spacing}, spaces "
+                      f"{'at once' if p.parallel_spaces else 'in turn'}): "
+                      f"layouts {t1 - t0:.0f} s wall ({c1 - c0:.0f} CPU s), JSON + "
+                      f"{len(files.sprites)} sprite sheets + PNG {t2 - t1:.0f} s wall "
+                      f"({c2 - c1:.0f} CPU s), total {t2 - t0:.0f} s wall ({c2 - c0:.0f} CPU s); "
+                      f"10-NN kept from feature space (2,000 frames) {kept}; "
+                      f"kNN label score (k=10) {scores}")
+                print(load())
+            if "before" in walls:
+                print(f"wall time now / before: {walls['now'] / walls['before']:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -324,6 +362,11 @@ def main() -> None:
     ap.add_argument("--map-methods", default="tsne,tsne+umap+mds",
                     help="comma-separated configurations, each methods joined by +")
     ap.add_argument("--map-spaces", default="gray,hsl")
+    ap.add_argument("--map-baseline", action="store_true",
+                    help="also run the map with its settings before the speed-up (same "
+                         "frames), for the quality and time ratio")
+    ap.add_argument("--map-picture", type=Path, default=None,
+                    help="copy each map's PNG into this folder, to look at")
     ap.add_argument("--index-entries", type=int, default=2_000_000)
     ap.add_argument("--index-queries", type=int, default=2_000_000)
     args = ap.parse_args()
@@ -336,7 +379,8 @@ def main() -> None:
         bench_index(args.index_entries, args.index_queries)
     if args.part in ("framemap", "all"):
         configs = [tuple(c.split("+")) for c in args.map_methods.split(",")]
-        bench_framemap(args.map_frames, configs, tuple(args.map_spaces.split(",")))
+        bench_framemap(args.map_frames, configs, tuple(args.map_spaces.split(",")),
+                       args.map_baseline, args.map_picture)
 
 
 if __name__ == "__main__":
