@@ -29,6 +29,10 @@ SETTINGS: dict[str, dict] = {
     "falling": {"grid": 32, "view": 8},
     "orbits": {"grid": 32, "grid0": 16, "grid1": 32},
     "shuffle": {"grid": 32, "grid0": 32, "grid1": 16, "max_offset": 4},
+    "stretch": {"grid": 32, "grid0": 8, "grid1": 32},
+    "flow": {"grid": 32},
+    "splice": {"grid": 32, "grid0": 32, "grid1": 8},
+    "poster": {"grid": 32, "grid1": 8, "title": "# samplemill\n## poster"},
 }
 # moments worth seeing, as fractions of the timeline
 MOMENTS: dict[str, list[float]] = {
@@ -36,6 +40,10 @@ MOMENTS: dict[str, list[float]] = {
     "falling": [0.01, 0.15, 0.3, 0.45, 0.5, 0.65, 0.8, 0.98],
     "orbits": [0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.95],
     "shuffle": [0.05, 0.165, 0.175, 0.185, 0.35, 0.6, 0.88, 0.98],
+    "stretch": [0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.95],
+    "flow": [0.02, 0.15, 0.3, 0.45, 0.55, 0.7, 0.85, 0.97],
+    "splice": [0.01, 0.08, 0.18, 0.28, 0.38, 0.5, 0.65, 0.9],
+    "poster": [0.0],  # a still: one frame, with its title
 }
 
 
@@ -64,8 +72,12 @@ def sheet(kind: str, out: Path) -> Path:
     m = comp.members
     data = testcard_store(layout, card_colours(m.map_x, m.map_y))
     images = [render_rgb(scene, data, layout, f) for f in frames]
+    if kind == "poster":
+        from worker.render.poster.title import draw_title
+
+        images = [draw_title(img, p.title, p.text_color, p.text_y) for img in images]
     return contact_sheet(images, [f"{kind} {f / scene.fps:.1f}s" for f in frames], out,
-                         columns=4, thumb_width=SIZE[0])
+                         columns=min(4, len(images)), thumb_width=SIZE[0])
 
 
 def main() -> None:
