@@ -106,3 +106,15 @@ def test_default_length_matches_the_reference() -> None:
     comp = compose(grid_members(128), FallingParams())
     assert 184 <= comp.scene.n_frames / 24 <= 185
     assert comp.info["max_tilt_deg"] <= 12.0
+
+
+def test_a_clip_wrapping_during_its_tween_keeps_the_view_full() -> None:
+    # a small grid falling fast: clips are still dropping and tilting when they must wrap
+    p = FallingParams(grid=8, view=4, width=256, height=144, duration_s=10, play_radius=2,
+                      waves=2, max_column_delta=8, delay_play_ms=500, pad_before_ms=500,
+                      pad_after_ms=500)
+    comp = compose(grid_members(8), p)
+    s = comp.scene
+    assert len(comp.plays) > 20
+    assert min(s.state(f).clip.size for f in range(s.n_frames)) >= 16  # never a gap
+    assert not onscreen_jumps(s, range(s.n_frames), limit=10.0)

@@ -15,7 +15,8 @@ animation.
 
 Here the camera moves (cam_x keyed at every frame, cam_y one quadInOut key pair) instead of
 every clip, and each clip is drawn at the image of the torus nearest the camera: it jumps by
-a whole grid only while it is half a grid away, out of sight. Distances are measured from
+a whole grid only while it is half a grid away, out of sight (inside a tween, that tween is
+keyed at every frame with the jump in it). Distances are measured from
 cell centres (the reference measured from the cells' corners, and only looked in a 10×10
 window, so its radius of 8 reached about 5 cells); clips still being passed when the fall
 ends play too (the reference dropped them).
@@ -162,8 +163,8 @@ def compose(members: GridMembers, p: FallingParams) -> Composition:
     tracks = {
         "brightness": Keys(n, lo).add(*env(lo, lo + (hi - lo) * near)).track(),
         "rotation": Keys(n, 0.0).add(*env(0.0, rot)).track(),
-        "x": _wrapped(n, env(0.0, tx), base[:, 0], ft, cam_x, width, windows),
-        "y": _wrapped(n, env(0.0, ty), base[:, 1], ft, cam_y, height, windows),
+        "x": _wrapped(n, env(0.0, tx), base[:, 0], ft, cam_x, width, windows, p.fps),
+        "y": _wrapped(n, env(0.0, ty), base[:, 1], ft, cam_y, height, windows, p.fps),
     }
 
     lo_v, hi_v = p.volume
@@ -183,48 +184,82 @@ def compose(members: GridMembers, p: FallingParams) -> Composition:
 
 
 def _wrapped(n: int, tween: tuple[np.ndarray, ...], pos: np.ndarray, ft: np.ndarray,
-             cam: np.ndarray, size: float, windows: tuple[np.ndarray, ...]) -> Track:
+             cam: np.ndarray, size: float, windows: tuple[np.ndarray, ...], fps: int) -> Track:
     """One axis: each clip's tween offsets plus the whole-grid shifts that keep it drawn at
     the image of the torus nearest the camera (cam at frame times ft).
 
-    A shift happens at the first frame the camera is more than half a grid away; if that
-    falls inside one of the clip's tweens it waits until the tween is over (the clip is far
-    out of sight either way).
+    A shift happens at the first frame the camera is more than half a grid away (a step
+    key). When that falls inside one of the clip's tweens, the tween is keyed at every frame
+    instead, with the shift in it: exact at frames, so the jump stays out of sight.
     """
     k0 = _nearest((cam[0] - pos) / size)  # the nearest image at the first frame
     ci, s, before, after = _image_changes(pos, cam, ft, size)
-    wc, ws, we = windows
-    if ci.size and wc.size:
-        span = float(max(ft[-1], we.max()) - min(ft[0], ws.min())) + 2.0
-        lo = min(ft[0], ws.min())
-        order = np.lexsort((ws, wc))
-        wkey = wc[order] * span + (ws[order] - lo)
-        j = np.searchsorted(wkey, ci * span + (s - lo), side="right") - 1
-        ok = (j >= 0) & (wc[order][np.maximum(j, 0)] == ci)
-        inside = ok & (s < we[order][np.maximum(j, 0)])
-        s = np.where(inside, we[order][np.maximum(j, 0)] + 1.0, s)
-    keys = Keys(n, 0.0)
+    order = np.lexsort((s, ci))
+    ci, s, before, after = ci[order], s[order], before[order], after[order]
     tc, tt, tv, te = tween
-    # the shift in force at each tween key: the first image plus every change at or before it
-    shift = k0[tc].copy()
-    if ci.size:
-        order = np.lexsort((s, ci))
-        cs, ss, dd = ci[order], s[order], (after - before)[order]
-        cum = np.cumsum(dd)
-        span = float(max(ss.max(), tt.max(initial=0.0)) - min(ss.min(), tt.min(initial=0.0))) + 2
-        lo = min(ss.min(), tt.min(initial=0.0))
-        skey = cs * span + (ss - lo)
-        j = np.searchsorted(skey, tc * span + (tt - lo), side="right") - 1
-        ok = (j >= 0) & (cs[np.maximum(j, 0)] == tc)
-        first_of = np.searchsorted(cs, tc)  # the clip's first change
-        prior = np.where(first_of > 0, cum[np.maximum(first_of - 1, 0)], 0.0)
-        shift = shift + np.where(ok, cum[np.maximum(j, 0)] - prior, 0.0)
-        keys.add(ci, s - 1e-3, before * size, ease_id("linear"))
-        keys.add(ci, s, after * size, ease_id("linear"))
-    keys.add(tc, tt, tv + shift * size, te)
+    wc, ws, we = windows
+    inside = np.full(ci.size, -1, dtype=np.int64)  # the tween a change falls in, if any
+    if ci.size and wc.size:
+        inside = _containing(wc, ws, we, ci, s)
+    keys = Keys(n, 0.0)
+    linear = ease_id("linear")
+    hot = np.unique(inside[inside >= 0])
+    drop = np.zeros(tc.size, dtype=bool)
+    if hot.size:
+        shape = Track.build(n, 0.0, tc, tt, tv, te)  # the tweens alone
+        dense_c, dense_t = [], []
+        for w in hot:
+            drop |= (tc == wc[w]) & (tt >= ws[w]) & (tt <= we[w])
+            times = frame_times(ws[w], we[w], fps)
+            dense_c.append(np.full(times.size, wc[w]))
+            dense_t.append(times)
+        dc, dt = np.concatenate(dense_c), np.concatenate(dense_t)
+        values = np.empty(dt.size)
+        for t in np.unique(dt):
+            at = dt == t
+            values[at] = shape.at(float(t))[dc[at]]
+        keys.add(dc, dt, values + _image_at(ci, s, after - before, k0, dc, dt) * size, linear)
+    step = inside < 0
+    keys.add(ci[step], s[step] - 1e-3, before[step] * size, linear)
+    keys.add(ci[step], s[step], after[step] * size, linear)
+    kc, kt = tc[~drop], tt[~drop]
+    keys.add(kc, kt, tv[~drop] + _image_at(ci, s, after - before, k0, kc, kt) * size,
+             te[~drop])
     # clips that never move and never shift still need their first image
-    keys.add(np.arange(n), np.full(n, ft[0] - 1.0), k0 * size, ease_id("linear"))
+    keys.add(np.arange(n), np.full(n, ft[0] - 1.0), k0 * size, linear)
     return keys.track()
+
+
+def _containing(wc: np.ndarray, ws: np.ndarray, we: np.ndarray, c: np.ndarray,
+                t: np.ndarray) -> np.ndarray:
+    """For each (clip c, time t): the index of a window (wc, [ws, we]) of that clip holding
+    t (the latest starting at or before t), or -1."""
+    lo = float(min(ws.min(), t.min()))
+    span = float(max(we.max(), t.max()) - lo) + 2.0
+    order = np.lexsort((ws, wc))
+    j = np.searchsorted(wc[order] * span + (ws[order] - lo), c * span + (t - lo),
+                        side="right") - 1
+    jj = np.maximum(j, 0)
+    ok = (j >= 0) & (wc[order][jj] == c) & (t <= we[order][jj])
+    return np.where(ok, order[jj], -1)
+
+
+def _image_at(ci: np.ndarray, s: np.ndarray, delta: np.ndarray, k0: np.ndarray,
+              qc: np.ndarray, qt: np.ndarray) -> np.ndarray:
+    """Which image of the torus clip qc is drawn at at time qt: its first plus every change
+    (ci, s, delta; sorted by clip and time) at or before qt."""
+    out = k0[qc].astype(np.float64)
+    if ci.size == 0 or qc.size == 0:
+        return out
+    lo = float(min(s.min(), qt.min()))
+    span = float(max(s.max(), qt.max()) - lo) + 2.0
+    cum = np.cumsum(delta)
+    j = np.searchsorted(ci * span + (s - lo), qc * span + (qt - lo), side="right") - 1
+    jj = np.maximum(j, 0)
+    ok = (j >= 0) & (ci[jj] == qc)
+    first = np.searchsorted(ci, qc)  # the clip's first change
+    prior = np.where(first > 0, cum[np.maximum(first - 1, 0)], 0.0)
+    return out + np.where(ok, cum[jj] - prior, 0.0)
 
 
 def _image_changes(pos: np.ndarray, cam: np.ndarray, ft: np.ndarray,
