@@ -19,7 +19,7 @@ import psutil
 import redis
 from sqlalchemy import select
 
-from db.models import Target, utcnow
+from db.models import Target, TaskRun, utcnow
 from tests.chaos.harness import Live
 from tests.chaos.plan import FILE_STAGES, Fault, Plan, group_of
 
@@ -288,8 +288,28 @@ class Driver:
         self._fill(leave)
         fault.injected = True
         fault.detail = f"{_free(self.live.data_dir) // 1024} KiB left during {fault.stage}"
-        self._after(fault.hold, lambda: self._free_disk(fault))
+        if fault.stage == "download":
+            self._after(fault.hold, lambda: self._free_disk(fault))
+        else:  # until a render run meets it (or `hold` s): each failure spends an attempt
+            self._after(0.0, lambda: self._hold_until_met(fault))
         return True
+
+    def _hold_until_met(self, fault: Fault) -> None:
+        """Keep the disk full until a render-stage run fails on it, at most `hold` seconds."""
+        deadline = time.monotonic() + fault.hold
+        while time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                with self.live.engine.connect() as conn:
+                    errors = conn.execute(select(TaskRun.stage, TaskRun.error).where(
+                        TaskRun.job_id == self.live.job_id, TaskRun.started_at >= fault.at,
+                        TaskRun.status != "done")).all()
+            except Exception:
+                errors = []
+            if any(group_of(st) == "render" and err and ("space" in err or "Errno 28" in err)
+                   for st, err in errors):
+                break
+            time.sleep(0.3)
+        self._free_disk(fault)
 
     def _fill(self, leave: int) -> None:
         """Take all the data disk's free space but `leave` bytes."""

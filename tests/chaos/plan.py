@@ -100,7 +100,7 @@ def make_plan(seed: int, films: int, *, kills: int = 20, scheduler_kills: int = 
     faults.append(Fault("restart-postgres", "analyze", share=rng.uniform(0.55, 0.8),
                         hold=rng.uniform(1.0, 3.0)))
     faults.append(Fault("disk-full", "download", share=rng.uniform(0.1, 0.4), hold=4.0))
-    faults.append(Fault("disk-full", "render", delay=rng.uniform(0.5, 2.0), hold=6.0))
+    faults.append(Fault("disk-full", "render", hold=20.0))  # freed once a render meets it
     for index, kind in source_faulted:
         faults.append(Fault(f"source-{kind}", "download", file_index=index))
     faults.append(Fault("proxy-stall", "download", share=rng.uniform(0.3, 0.7), hold=3.0))

@@ -90,7 +90,9 @@ def test_chaos_job_matches_the_fault_free_run(
         find_evidence(fault, chaos, chaos.file_ids)
 
     problems = check(baseline, chaos)
-    text, _ = table(plan, job_ok=not problems)
+    # a fault is survived when the job still ended done with the fault-free run's samples,
+    # downloads and artifacts; a temporary file left behind is a problem, not a lost fault
+    text, _ = table(plan, job_ok=not [p for p in problems if not p.startswith("temporary")])
     report = (f"\nchaos suite: {FILMS} films, seed {SEED}; fault-free run {baseline.seconds:.0f}s,"
               f" chaos run {chaos.seconds:.0f}s; exits nobody asked for (restarted as a "
               f"supervisor would): scheduler {chaos.scheduler_restarts_unasked}, worker main "
@@ -103,9 +105,12 @@ def test_chaos_job_matches_the_fault_free_run(
     with capsys.disabled():
         print(report)
     assert not problems, problems
+    # the source server's faults may be absorbed inside one download run (a trickle is cut
+    # and resumed, a stall retried, by the download itself): at least one of them must show
     missing = [f.label for f in plan.faults if f.injected and not f.visible
-               and not f.kind.startswith(("proxy-",))]
+               and not f.kind.startswith(("proxy-", "source-"))]
     assert not missing, f"injected faults not found in task_runs: {missing}"
+    assert any(f.visible for f in plan.faults if f.kind.startswith("source-"))
 
 
 def check(baseline: RunResult, chaos: RunResult) -> list[str]:

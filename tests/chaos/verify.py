@@ -79,7 +79,8 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
                and r["status"] == "failed" and "DownloadError" in str(r["error"])]
         fault.visible = bool(hit)
         fault.evidence = (f"{len(hit)} failed download runs of {key}: "
-                          + (str(hit[0]["error"])[:80] if hit else "-"))
+                          + (str(hit[0]["error"])[:80] if hit else "absorbed inside one run "
+                             "(the download resumes a trickle or a stall itself)"))
     elif kind.startswith("proxy-"):
         hit = [r for r in runs if r["stage"] in ("download", "source") and r["status"] != "done"
                and _between(r, fault.at, fault.until, slack=3.0)]
