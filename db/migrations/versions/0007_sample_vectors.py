@@ -83,6 +83,20 @@ def _move_remaining_files(bind: sa.engine.Connection) -> None:
             bind.execute(sa.insert(table), values)
 
 
+def _restore_rows_in_python(bind: sa.engine.Connection) -> None:
+    """SQLite: each file's vectors back into its rows, its data read once (SQLite's substr
+    would read a whole film's data again for every one of its samples)."""
+    fids = bind.execute(sa.text("SELECT file_id FROM sample_vectors ORDER BY file_id")).scalars()
+    stmt = sa.text("UPDATE samples SET vector = :v WHERE file_id = :f AND idx = :i")
+    for fid in list(fids):
+        count, data = bind.execute(sa.text(
+            "SELECT count, data FROM sample_vectors WHERE file_id = :f"), {"f": fid}).one()
+        params = [{"v": bytes(data[i * WIDTH : (i + 1) * WIDTH]), "f": fid, "i": i}
+                  for i in range(count)]  # fmt: skip
+        if params:
+            bind.execute(stmt, params)
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     op.create_table(
@@ -113,14 +127,14 @@ def downgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table("samples", schema=None) as batch_op:
         batch_op.add_column(sa.Column("vector", sa.LargeBinary(), nullable=True))
-    op.execute(
-        "UPDATE samples SET vector = (SELECT substr(v.data, samples.idx * 156 + 1, 156) "
-        "FROM sample_vectors v WHERE v.file_id = samples.file_id "
-        "AND samples.idx >= 0 AND samples.idx < v.count)"
-        if not _pg(bind) else
-        "UPDATE samples s SET vector = substring(v.data FROM s.idx * 156 + 1 FOR 156) "
-        "FROM sample_vectors v WHERE v.file_id = s.file_id AND s.idx >= 0 AND s.idx < v.count"
-    )
+    if _pg(bind):
+        op.execute(
+            "UPDATE samples s SET vector = substring(v.data FROM s.idx * 156 + 1 FOR 156) "
+            "FROM sample_vectors v WHERE v.file_id = s.file_id AND s.idx >= 0 "
+            "AND s.idx < v.count"
+        )
+    else:
+        _restore_rows_in_python(bind)
     if _pg(bind):
         op.drop_index(op.f("ix_samples_file_id"), table_name="samples")
         op.create_index(
