@@ -133,8 +133,13 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
         flash_beep_film(folder / f"film{i}.mp4", EVENTS, 8.4, flash_len=3)
     job = tmp_path / "grid.toml"
     job.write_text(JOB.format(folder=folder))
-    outcome = run_job(job, settings, console=Console(file=io.StringIO()))
+    shown = io.StringIO()
+    outcome = run_job(job, settings, console=Console(file=shown))
     assert outcome.exit_code == 0, outcome.failures
+    # run's progress lines and its outcome count the render's parts
+    assert "render rings: chunks 12/12, cache 3/3, mix done, joined" in shown.getvalue()
+    assert [r.line() for r in outcome.renders] == [
+        "render rings: chunks 12/12, cache 3/3, mix done, joined"]
     with session_scope(catalog(settings)) as session:
         arts = {(a.kind, a.name): a for a in session.scalars(select(Artifact).where(
             Artifact.job_id == outcome.job_id))}
