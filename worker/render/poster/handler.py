@@ -47,5 +47,5 @@ def handle(ctx: TargetContext, params: PosterParams) -> None:
         record_artifact(session, job_id=ctx.job_id, subset_id=subset_id, kind="poster",
                         name=name, path=out, duration=None,
                         params={**params.model_dump(mode="json"), "info": comp.info,
-                                "cache": plan.cache.name,
+                                "cache": plan.cache.name, "folder": str(plan.folder),
                                 "failed_sources": [members.sources[i] for i in failed]})
