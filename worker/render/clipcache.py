@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from core.errors import ConfigError, MediaError
 from worker.render.engine.store import StoreLayout, fill_black, write_clip
 from worker.render.grid import Composition
+from worker.render.parts import part_path, sweep_parts
 
 CACHE_VERSION = 1
 SKIP_GAP_MS = 15_000.0  # cross a longer stretch nobody needs with a forward seek
@@ -128,10 +129,11 @@ class ClipCache:
         cache = cls(folder, spec)
         frames = folder / "frames.bin"
         if not frames.exists() or frames.stat().st_size != cache.layout.total:
-            tmp = folder / f".frames.{os.getpid()}.part"
+            tmp = part_path(frames)
             with open(tmp, "wb") as fh:
                 fh.truncate(max(cache.layout.total, 1))
             os.replace(tmp, frames)
+            sweep_parts(frames)
         return cache
 
     @classmethod
@@ -184,9 +186,10 @@ class ClipCache:
                   "frames": result.frames_written, "decoded": result.decoded,
                   "seconds": round(result.seconds, 3), "source_ms": result.source_ms}
         path = self.folder / "sources" / f"{source}.json"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        tmp = part_path(path)
         tmp.write_text(json.dumps(status))
         os.replace(tmp, path)
+        sweep_parts(path)
         return result
 
 

@@ -29,6 +29,7 @@ from worker.render.engine.scene import Scene
 from worker.render.grid import Composition
 from worker.render.mix.mix import ClipSounds, MixParams, mix_plays
 from worker.render.output import VideoRenderParams
+from worker.render.parts import part_path, sweep_parts
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,11 @@ def render_mix(plan: VideoPlan) -> dict:
     m = comp.members
     result = mix_plays(comp.plays, ClipSounds(m.source, m.start_ms, m.dur_ms, m.sources),
                        comp.scene.duration_s, plan.mix)
-    tmp = plan.folder / f".mix.npy.{os.getpid()}.part"  # per process, as segments
+    tmp = part_path(plan.mix_path)  # per process, as segments
     with open(tmp, "wb") as fh:
         np.save(fh, result.audio)
     os.replace(tmp, plan.mix_path)
+    sweep_parts(plan.mix_path)
     if plan.lossless:
         from worker.render.writers import AudioWriter
 
@@ -250,6 +252,7 @@ def _finite(x: float) -> float | None:
 
 def _write_json(path: Path, doc: dict) -> None:
     """Write JSON atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp = part_path(path)
     tmp.write_text(json.dumps(doc, indent=1))
     os.replace(tmp, path)
+    sweep_parts(path)

@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from core.errors import ConfigError, MediaError
+from worker.render.parts import part_path, sweep_parts
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
            "veryslow")
@@ -89,7 +90,7 @@ class SegmentWriter:
         pin_malloc()
         self.path = Path(path)
         # per process: a run that lost its lease may still be writing while another redoes it
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        self.tmp = part_path(self.path)
         self.width, self.height, self.fps = width, height, fps
         self.container = av.open(str(self.tmp), "w", format="mp4",
                                  options={"fflags": "+bitexact"})
@@ -123,6 +124,7 @@ class SegmentWriter:
             self.tmp.unlink(missing_ok=True)
             return self.path
         os.replace(self.tmp, self.path)
+        sweep_parts(self.path)  # what killed writers of this segment left
         return self.path
 
     def __enter__(self) -> SegmentWriter:
