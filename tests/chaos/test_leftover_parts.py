@@ -6,7 +6,8 @@ that redoes the chunk writes its own file and never removes the dead run's (the 
 `.mix.npy.<pid>.part` (gridvideo.render_mix), `.<name>.<pid>.part` (gridvideo._write_json),
 `.frames.<pid>.part` and `sources/.<n>.json.<pid>.part` (render/clipcache.py).
 
-Expected to fail until a finished segment (or the join) sweeps the dead runs' parts.
+Fixed in f59b46b: whoever renames the segment into place sweeps the dead runs' parts
+(worker/render/parts.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ def _frames(n: int):  # type: ignore[no-untyped-def]
         yield np.full((H * 3 // 2, W), (i * 9) % 256, np.uint8)
 
 
-@pytest.mark.xfail(strict=True, reason="a killed chunk run's per-process .part segment is "
-                   "never removed (worker/render/engine/encode.py SegmentWriter, d9ed8cc)")
 def test_a_killed_segment_writer_leaves_no_part_once_redone(tmp_path: Path) -> None:
     """A process writes half a segment and is SIGKILLed; the segment is then written again
     (as the chunk's next run does): the folder holds the segment and nothing else."""
