@@ -118,6 +118,18 @@ def check_plays_land(audio: np.ndarray, comp: Composition,
     return checked, len(plays)
 
 
+def card_frame(comp: Composition, layout, f: int) -> np.ndarray:
+    """Frame f of the composition drawn with test cards coloured by grid cell instead of the
+    films' pictures: what it shows then depends on the motion and the brightness, not on
+    which sample the layout put in which cell (t-SNE need not give the same grid twice)."""
+    from worker.render.engine.render import render_rgb
+    from worker.render.engine.testcard import card_colours, testcard_store
+
+    m = comp.members
+    data = testcard_store(layout, card_colours(m.col.astype(float), m.row.astype(float)))
+    return render_rgb(comp.scene, data, layout, f)
+
+
 def preview(rgb: np.ndarray) -> np.ndarray:
     """A frame shrunk to PREVIEW_SIZE by averaging blocks (uint8 RGB)."""
     w, h = PREVIEW_SIZE
