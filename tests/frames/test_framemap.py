@@ -4,6 +4,7 @@ a picture; the seed's colour-space bugs are fixed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from core.errors import ConfigError
 from worker.frames.fingerprint import fingerprint_file
 from worker.frames.framemap import (
     FrameMapParams,
+    FrameSample,
     compute_layouts,
     fit_square,
     from_frames,
@@ -121,3 +123,23 @@ def test_bad_parameters_are_config_errors():
         FrameMapParams(methods=("pca",))
     with pytest.raises(ConfigError, match="spaces"):
         FrameMapParams(spaces=("rgb",))
+
+
+def test_spaces_at_once_give_the_same_map_as_in_turn():
+    """2,000 frames (at the size where the spaces' t-SNEs run in threads, with Annoy
+    neighbours): the same layouts as one space after another, and scenes stay together."""
+    rng = np.random.default_rng(3)
+    label = np.repeat(np.arange(10), 200)
+    base = rng.uniform(0, 255, (10, 9, 16, 3))
+    color = np.clip(base[label] + rng.normal(0, 12, (len(label), 9, 16, 3)), 0, 255)
+    color = color.astype(np.uint8)
+    gray = (color.astype(np.float32) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    sample = FrameSample(["s"], np.zeros(len(label), np.int64),
+                         np.arange(len(label), dtype=float), gray, color)
+    quick = FrameMapParams(methods=("tsne",), iterations=90, thumb_width=16)
+    at_once = compute_layouts(sample, quick)
+    in_turn = compute_layouts(sample, replace(quick, parallel_spaces=False, threads=1))
+    assert set(at_once) == {"tsne_gray", "tsne_hsl"}
+    for name, xy in at_once.items():
+        np.testing.assert_allclose(xy, in_turn[name], atol=1e-6)
+        assert knn_label_score(xy, label) >= 0.95
