@@ -54,7 +54,15 @@ KINDS = [
     Kind("orbits", "grid = 8\ngrid0 = 4\ngrid1 = 8\nbeat_ms = 500\n", 3.3),
     Kind("shuffle", "grid = 8\ngrid0 = 8\ngrid1 = 4\nbeat_ms = 1200\nbeat_divisions = 2\n"
          "beats_per_shuffle = 2\ncount = 3\ntransition_ms = 1000\nmax_offset = 2\n", 3.35),
+    Kind("stretch", "grid = 8\ngrid0 = 4\ngrid1 = 8\nstretch_ms = 3000\nstretch_to_ms = 500\n"
+         "step_ms = 800\n", 4.0),
+    Kind("flow", "grid = 8\nrotation_ms = 2000\nrotations = 3\nclips_to_play = 6\n"
+         "play_ms = 1200\naudio_offset_ms = -600\n", 3.5, 3),
+    Kind("splice", "grid = 8\ngrid0 = 8\ngrid1 = 4\ncycle_ms = [3000.0, 5000.0]\n"
+         "column_pass_ms = [2400.0, 1600.0]\nstretch = [1.5, 2.0]\n", 2.0),
 ]
+# still kinds (one PNG, no sound): [[render]] keys without COMMON's sound and padding keys
+STILLS = [Kind("poster", 'grid = 8\ngrid1 = 4\ntitle = "# kinds"\n', 0.0)]
 
 JOB = """
 name = "kinds"
@@ -86,6 +94,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunOutc
             flash_beep_film(folder / f"film{i}.mp4", EVENTS, 8.4, flash_len=3)
         renders = "".join(f'\n[[render]]\nkind = "{k.name}"\nname = "{k.name}"\n'
                           f'subset = "main"\n{COMMON}{k.keys}' for k in KINDS)
+        renders += "".join(f'\n[[render]]\nkind = "{k.name}"\nname = "{k.name}"\n'
+                           f'subset = "main"\nwidth = 256\nheight = 144\n{k.keys}'
+                           for k in STILLS)
         job = root / "kinds.toml"
         job.write_text(JOB.format(folder=folder) + renders)
         outcome = run_job(job, settings, console=Console(file=io.StringIO()))
@@ -130,3 +141,23 @@ def test_kind_renders_as_planned(kind: Kind, rendered) -> None:
     assert render_rgb(comp.scene, np.asarray(cache.data()), cache.layout, frame).mean() > 5
     # and the motion at that frame matches its stored low-resolution reference
     kindcheck.check_preview(kind.name, kindcheck.card_frame(comp, cache.layout, frame))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", STILLS, ids=[k.name for k in STILLS])
+def test_still_renders_as_planned(kind: Kind, rendered) -> None:
+    """A still kind (poster): its PNG at the planned size with clips and the title, and the
+    still redrawn with test cards matching its stored reference."""
+    from PIL import Image
+
+    _, arts = rendered
+    path, params, duration = arts[(kind.name, kind.name)]
+    assert duration is None and path.suffix == ".png"
+    img = Image.open(path)
+    assert img.size == tuple(params["info"]["size"]) == (256, 144)
+    rgb = np.asarray(img.convert("RGB"))
+    assert rgb.mean() > 5 and (rgb.mean(axis=2) > 240).sum() > 20  # clips, and the title
+    folder = Path(params["folder"])
+    comp = Composition.load(folder)
+    cache = ClipCache.open(load_plan(folder).cache)
+    kindcheck.check_preview(kind.name, kindcheck.card_frame(comp, cache.layout, 0))
