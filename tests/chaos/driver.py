@@ -146,7 +146,7 @@ class Driver:
             self._after(fault.delay, lambda: self._kill_scheduler(fault))
             return True
         if kind == "restart-redis":
-            if self.share_done(snap, group) < fault.share or not snap.queued:
+            if self.share_done(snap, group) < fault.share or not self._waiting_messages():
                 return False
             self._restart_redis(fault, snap)
             return True
@@ -239,22 +239,31 @@ class Driver:
         finally:
             self._sched_paused.clear()
 
+    def _waiting_messages(self) -> list[int]:
+        """Target ids of the task messages waiting in the broker's queue lists now."""
+        from scheduler.broker_watch import PRIORITY_SEP, PRIORITY_STEPS, target_id_of
+
+        ids: list[int] = []
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis(port=self.live.services.redis.port, db=0)
+            for q in ("io", "cpu", "render"):
+                for name in [q, *(f"{q}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS if p)]:
+                    for raw in client.lrange(name, 0, -1):
+                        if (tid := target_id_of(raw)) is not None:
+                            ids.append(tid)
+        return ids
+
     def _restart_redis(self, fault: Fault, snap: Snapshot) -> None:
         server = self.live.services.redis
-        fresh = self.snapshot()  # the targets queued right now, not 50 ms ago
-        snap = fresh or snap
-        depth = 0
-        with contextlib.suppress(redis.RedisError):
-            client = redis.Redis(port=server.port, db=0)
-            depth = sum(int(client.llen(q)) for q in ("io", "cpu", "render"))
+        waiting = self._waiting_messages()  # lost with the restart: the broker keeps nothing
         fault.at = utcnow()
         server.stop()
         fault.injected = True
         time.sleep(fault.hold)
         server.start()
         fault.until = utcnow()
-        fault.target_ids = list(snap.queued)
-        fault.detail = f"{len(snap.queued)} targets queued, {depth} messages in the lists"
+        fault.target_ids = waiting
+        fault.detail = f"{len(waiting)} task messages waiting in the queues were lost"
 
     def _restart_postgres(self, fault: Fault, snap: Snapshot) -> None:
         fault.target_ids = [r[0] for r in snap.running]

@@ -55,14 +55,17 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
         rescued = [t for t in fault.target_ids
                    if any(r["started_at"] >= since for r in _runs_of(result, t))]
         fault.visible = bool(rescued)
-        fault.evidence = (f"{len(rescued)}/{len(fault.target_ids)} targets queued at the restart "
-                          "ran after it")
+        fault.evidence = (f"{len(rescued)}/{len(fault.target_ids)} targets whose messages were "
+                          "lost ran after the restart (re-sent)")
     elif kind == "restart-postgres":
-        hit = [r for r in runs if _between(r, fault.at, fault.until)
-               and r["status"] in ("lost", "failed") ]
-        fault.visible = bool(hit)
-        fault.evidence = (f"{len(hit)} runs alive at the crash ended lost/failed: "
-                          + "; ".join(sorted({str(r['error'])[:70] for r in hit})[:2]))
+        alive = [r for r in runs if _between(r, fault.at, fault.until, slack=0.0)]
+        hit = [r for r in alive if r["status"] in ("lost", "failed")]
+        # a run that was computing (outside any transaction) through the outage commits after
+        # it through a fresh connection: it shows as a done run spanning the crash
+        fault.visible = bool(alive)
+        fault.evidence = (f"{len(alive)} runs spanned the crash: {len(hit)} lost/failed "
+                          + "; ".join(sorted({str(r['error'])[:60] for r in hit})[:2])
+                          + f", {len(alive) - len(hit)} committed after it")
     elif kind == "disk-full":
         group = fault.stage
         hit = [r for r in runs if group_of(r["stage"]) == group and r["status"] != "done"
