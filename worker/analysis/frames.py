@@ -20,7 +20,7 @@ import scipy.signal
 from worker.analysis import params as P
 from worker.analysis.kernels import frame_spectra
 from worker.analysis.novelty import SUB, novelty
-from worker.analysis.pitch import yin
+from worker.analysis.pitch import chord_root, yin
 
 CONTEXT = 8  # frames of context either side of a block; >= 4 (delta width 9, novelty 3)
 DB_FLOOR_POWER = 1e-6  # mel power floor (~ -78 dB re full-scale noise): fixed, not per-file
@@ -117,6 +117,7 @@ def compute_frames(audio: np.ndarray, sr: int, *, with_onsets: bool) -> FrameChu
     frames = np.lib.stride_tricks.sliding_window_view(audio, P.N_FFT)[:: P.HOP]
     rms = np.sqrt(np.einsum("ij,ij->i", frames, frames) / P.N_FFT).astype(np.float32)
     f0, aper = yin(cross, audio, P.HOP, sr, P.PITCH_FMIN, P.PITCH_FMAX, P.N_FFT)
+    f0 = chord_root(f0, power, sr, P.N_FFT)
     if with_onsets:
         nov = novelty(audio, n, P.N_FFT, P.HOP, sr)
         flux, conc, level = nov.flux, nov.conc, nov.level

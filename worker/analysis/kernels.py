@@ -129,3 +129,47 @@ def persistent_rise(bands: np.ndarray, n_sub: int, persist: int,
         if total > 0.0:
             conc[i] = top.sum() / max(total, 1e-9)
     return flux, conc
+
+
+@numba.njit(cache=True, nogil=True)
+def lowest_partial(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: float,
+                   max_partial: int, floor_ratio: float, octave_ratio: float,
+                   min_hz: float) -> np.ndarray:
+    """Per frame, the multiple m of f0 whose partial is the lowest one sounding (1 if none, or
+    if f0 < min_hz).
+
+    The peak power within a bin of each multiple m * f0 (m <= max_partial, below max_hz) is
+    compared with the strongest; partials weaker than floor_ratio times it are silent. A chord
+    makes YIN report the chord's common fundamental (C-E-G: two octaves below C), where no
+    partial sounds; m * f0 is then the chord's lowest note.
+    """
+    n, bins = power.shape
+    out = np.ones(n, np.int64)
+    peaks = np.zeros(max_partial + 1, np.float64)
+    for f in range(n):
+        if f0[f] < min_hz:
+            continue
+        step = f0[f] / bin_hz  # bins between partials
+        reach = 1 if step >= 3.0 else 0
+        strongest = 0.0
+        count = 0
+        for m in range(1, max_partial + 1):
+            hz = m * f0[f]
+            if hz > max_hz:
+                break
+            c = int(hz / bin_hz + 0.5)
+            p = 0.0
+            for b in range(max(0, c - reach), min(bins, c + reach + 1)):
+                if power[f, b] > p:
+                    p = power[f, b]
+            peaks[m] = p
+            if p > strongest:
+                strongest = p
+            count = m
+        for m in range(1, count + 1):
+            if peaks[m] >= floor_ratio * strongest:
+                out[f] = m
+                break
+        if out[f] == 2 and peaks[1] >= octave_ratio * strongest:
+            out[f] = 1  # a weak fundamental under a strong octave: a note, not a chord
+    return out
