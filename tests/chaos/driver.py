@@ -310,8 +310,8 @@ class Driver:
             try:
                 with self.live.engine.connect() as conn:
                     errors = conn.execute(select(TaskRun.stage, TaskRun.error).where(
-                        TaskRun.job_id == self.live.job_id, TaskRun.started_at >= fault.at,
-                        TaskRun.status != "done")).all()
+                        TaskRun.job_id == self.live.job_id, TaskRun.finished_at >= fault.at,
+                        TaskRun.status != "done")).all()  # runs started before the fill too
             except Exception:
                 errors = []
             if any(group_of(st) == "render" and err and ("space" in err or "Errno 28" in err)
