@@ -68,7 +68,7 @@ class OwnPostgres:
             conf.write(
                 f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{self.root}'\nfsync = off\n"
-                "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
+                "max_connections = 200\n"
                 "shared_buffers = 64MB\n"
             )
 
