@@ -126,7 +126,7 @@ def test_bad_parameters_are_config_errors():
 
 
 def test_spaces_at_once_give_the_same_map_as_in_turn():
-    """2,000 frames (at the size where the spaces' t-SNEs run in threads, with Annoy
+    """2,000 frames (at the size where the spaces' t-SNEs run in processes, with Annoy
     neighbours): the same layouts as one space after another, and scenes stay together."""
     rng = np.random.default_rng(3)
     label = np.repeat(np.arange(10), 200)

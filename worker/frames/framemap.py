@@ -40,7 +40,7 @@ class FrameMapParams:
     iterations: int = 500  # t-SNE: a third (at most 250) with early exaggeration, then the rest
     seed: int = 0
     threads: int = 2
-    parallel_spaces: bool = True  # the spaces' t-SNEs at once, one thread each
+    parallel_spaces: bool = True  # the spaces' t-SNEs at once, one process each
     neighbor_trees: int = 15  # Annoy trees for t-SNE's neighbours (openTSNE's default is 50)
     grid_spacing: float = 2.0  # t-SNE FFT: map units per interpolation interval (FIt-SNE: 1)
     mds_max: int = 1500  # MDS is O(n²) in memory and time: only up to this many frames
@@ -293,25 +293,49 @@ def embed(x: np.ndarray, method: str, p: FrameMapParams, *,
     raise ConfigError(f"unknown frame map method {method!r}")
 
 
+def _tsne_at_once(xs: dict[str, np.ndarray], p: FrameMapParams) -> dict[str, np.ndarray | None]:
+    """Each space's t-SNE at once, one process each (worker/frames/tsne_child.py).
+
+    openTSNE's FFT gradients hold the GIL, so two threads ran one after the other (100,000
+    frames: 202 s wall for 206 CPU s); a Celery pool child may not start multiprocessing
+    children, so each space runs in a fresh interpreter, its arrays passed as .npy files. If a
+    child fails, the spaces run in turn here, with a warning."""
+    import dataclasses
+    import logging
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    share = max(1, p.threads // len(xs))
+    with tempfile.TemporaryDirectory(prefix="samplemill-tsne-") as tmp:
+        folder = Path(tmp)
+        args = json.dumps(dataclasses.asdict(p))
+        procs = {}
+        for space, x in xs.items():
+            np.save(folder / f"{space}.npy", x)
+            procs[space] = subprocess.Popen(
+                [sys.executable, "-m", "worker.frames.tsne_child", str(folder), space, args,
+                 str(share), str(os.getpid())])
+        failed = [space for space, proc in procs.items() if proc.wait() != 0]
+        if not failed:
+            return {f"tsne_{space}": np.load(folder / f"{space}.out.npy") for space in xs}
+    logging.getLogger(__name__).warning("frame map: t-SNE of %s failed in a child process; "
+                                        "the spaces run in turn here", failed)
+    return {f"tsne_{space}": embed(x, "tsne", p, threads=share) for space, x in xs.items()}
+
+
 def compute_layouts(sample: FrameSample, p: FrameMapParams) -> dict[str, np.ndarray]:
     """{'tsne_gray': (n, 2), 'umap_hsl': ..., ...} for every method and space that applies.
 
-    With `parallel_spaces` and more than one space, the spaces' t-SNEs run at once in threads
-    (openTSNE's neighbour search and gradients release the GIL; one of its runs keeps about
-    one core busy), sharing p.threads between them; UMAP and MDS then run one after another
+    With `parallel_spaces` and more than one space, the spaces' t-SNEs run at once in
+    processes, sharing p.threads between them; UMAP and MDS then run one after another
     (numba's parallel code is not run from two threads at once)."""
     xs = {space: reduce(features(sample, space), seed=p.seed) for space in p.spaces}
     found: dict[str, np.ndarray | None] = {}
     tsne_first = "tsne" in p.methods and p.parallel_spaces and len(xs) > 1 and len(sample) >= 2000
     if tsne_first:
-        from concurrent.futures import ThreadPoolExecutor
-
-        share = max(1, p.threads // len(xs))
-        with ThreadPoolExecutor(max_workers=len(xs)) as pool:
-            futures = {space: pool.submit(embed, x, "tsne", p, threads=share)
-                       for space, x in xs.items()}
-            for space, future in futures.items():
-                found[f"tsne_{space}"] = future.result()
+        found = _tsne_at_once(xs, p)
     out: dict[str, np.ndarray] = {}
     for space, x in xs.items():
         for method in p.methods:
