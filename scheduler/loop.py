@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from celery import Celery
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.queues import QUEUES
@@ -237,16 +238,34 @@ class Scheduler:
         stop: Callable[[], bool] = lambda: False,
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> None:
-        """Tick every `poll_seconds` until stopped (or until the given jobs are finished)."""
+        """Tick every `poll_seconds` until stopped (or until the given jobs are finished).
+
+        A catalog outage (PostgreSQL restarting, connections dropped mid-transaction) does not
+        end the loop: the tick is abandoned, logged, and tried again with a growing pause; the
+        next tick starts from what the catalog holds, as every tick does."""
+        outage = 0
         while not stop():
             started = time.monotonic()
-            report = self.tick(job_ids)
-            if on_tick is not None:
-                on_tick(report)
-            if until_done:
-                with session_scope(self.engine) as session:
-                    if not tq.active_jobs(session, job_ids):
-                        return
+            try:
+                report = self.tick(job_ids)
+                if on_tick is not None:
+                    on_tick(report)
+                if until_done:
+                    with session_scope(self.engine) as session:
+                        if not tq.active_jobs(session, job_ids):
+                            return
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                    raise
+                outage += 1
+                pause = min(30.0, self.settings.poll_seconds * 2 ** min(outage, 6))
+                log.warning("catalog unreachable (%s); tick again in %.1f s",
+                            str(exc.orig or exc).splitlines()[0], pause)
+                time.sleep(pause)
+                continue
+            if outage:
+                log.warning("catalog reachable again after %d failed tick(s)", outage)
+                outage = 0
             busy = report.enqueued > 0 or report.created > 0
             delay = 0.05 if busy else self.settings.poll_seconds
             time.sleep(max(0.0, delay - (time.monotonic() - started)))

@@ -36,8 +36,6 @@ from tests.pipeline_harness import (
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 
 
-@pytest.mark.xfail(strict=True, reason="samplemill scheduler exits when the catalog drops "
-                   "its connections (run_forever lets the tick's OperationalError out)")
 def test_scheduler_survives_a_postgres_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_redis: OwnRedis
 ) -> None:
