@@ -32,6 +32,7 @@ from db.engine import get_engine, session_scope
 from db.models import TargetStatus
 from db.state import DEFERRED, LeaseLost
 from worker.context import Deferred, TargetContext
+from worker.sources.disk import NO_SPACE
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -204,8 +205,30 @@ def _run_claimed(
             return "lease-lost"
         return _record_failure(engine, ctx, exc, settings)
     except Exception as exc:
+        full = _disk_full(exc)
+        if full is not None:  # space may come back (downloads, other renders): wait for it
+            try:
+                if _defer(engine, ctx, Deferred(settings.retry_later_seconds,
+                                                f"disk full: {full}")):
+                    return DEFERRED
+            except LeaseLost:
+                return "lease-lost"
         return _record_failure(engine, ctx, exc, settings)
     return TargetStatus.DONE
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The ENOSPC/EDQUOT error behind exc (itself or a cause), if a full disk is what failed:
+    any stage's write (a render's segment, a cache, a mix) waits for space without spending an
+    attempt, as downloads do."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in NO_SPACE:
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def run_targets(target_ids: Sequence[int], handler: Handler) -> list[str]:
