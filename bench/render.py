@@ -13,7 +13,9 @@ Run: python bench/render.py [--quick] [--kinds a,b,...] [--chunks 3] [--skip-mov
   threads), from a clip cache that is already built (synthetic test-card clips, so no film
   collection is needed; the frame path is the same as with film clips): whole chunks taken
   from the start, middle and end of the 85 s timeline, rendered and encoded to segments.
-- two render workers: the same chunks split over two processes against one process.
+- two render workers: the same chunks split over two processes against one process, each held
+  to one core (x264 and the compositor on one thread; a 2-thread worker already fills both
+  cores here, so its own row is the machine's rate).
 - moviepy: `CompositeVideoClip` of a 32×32 grid of clips for a few seconds at 1080p
   (positions only: no zoom or brightness, which would cost moviepy more), against the engine
   rendering the same grid and timeline with everything on; per-frame times.
@@ -31,6 +33,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -187,10 +190,17 @@ def bench_proliferation(folder: Path, n_chunks: int) -> dict:
         n, secs, rss = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp,
                                                     codec, 2),))
         out.update(one_fps=n / secs, one_rss_gb=rss / 1e6, one_load=load())
+    # Scaling across workers: one worker process held to one core (x264 and the compositor on
+    # one thread) against two such; on this 2-core box a 2-thread worker already fills both.
+    codec1 = replace(codec, threads=1)
+    with tempfile.TemporaryDirectory() as tmp, ctx.Pool(1) as pool:
+        n, secs, _ = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp,
+                                                  codec1, 1),))
+        out.update(one1_fps=n / secs)
     with tempfile.TemporaryDirectory() as tmp, ctx.Pool(2) as pool:
         halves = [chunks[0::2], chunks[1::2]]
         t0 = time.perf_counter()
-        res = pool.map(_render_chunks, [(scene_path, arrays, data_path, h, tmp, codec, 1)
+        res = pool.map(_render_chunks, [(scene_path, arrays, data_path, h, tmp, codec1, 1)
                                         for h in halves])
         wall = time.perf_counter() - t0
         n2 = sum(r[0] for r in res)
@@ -348,8 +358,11 @@ def main() -> None:
               f"{r['store_gb']:.2f} GB, chunks {r['chunks']}, codec {r['codec']}")
         print(f"  one worker: {r['one_fps']:.1f} frames/s end to end (floor {FPS_FLOOR}), "
               f"peak RSS {r['one_rss_gb']:.2f} GB, load {r['one_load']}")
-        print(f"  two workers: {r['two_fps']:.1f} frames/s ({r['two_wall_fps']:.1f} with "
-              f"start-up), x{r['two_fps'] / r['one_fps']:.2f} of one (floor {SCALING_FLOOR}), "
+        print(f"  one worker on one core (x264 and compositor 1 thread): {r['one1_fps']:.1f} "
+              f"frames/s")
+        print(f"  two such workers: {r['two_fps']:.1f} frames/s ({r['two_wall_fps']:.1f} with "
+              f"start-up), x{r['two_fps'] / r['one1_fps']:.2f} of one such (floor "
+              f"{SCALING_FLOOR}), x{r['two_fps'] / r['one_fps']:.2f} of one 2-thread worker; "
               f"peak RSS {r['two_rss_gb']:.2f} GB, load {r['two_load']}")
         print(f"  composite only: {r['composite_fps']:.1f} frames/s (96 frames over the timeline)")
     if only in (None, "baselines"):
