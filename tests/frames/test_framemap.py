@@ -138,7 +138,7 @@ def test_spaces_at_once_give_the_same_map_as_in_turn():
                          np.arange(len(label), dtype=float), gray, color)
     quick = FrameMapParams(methods=("tsne",), iterations=90, thumb_width=16)
     at_once = compute_layouts(sample, quick)
-    in_turn = compute_layouts(sample, replace(quick, parallel_spaces=False, threads=1))
+    in_turn = compute_layouts(sample, replace(quick, parallel_spaces=False))
     assert set(at_once) == {"tsne_gray", "tsne_hsl"}
     for name, xy in at_once.items():
         np.testing.assert_allclose(xy, in_turn[name], atol=1e-6)

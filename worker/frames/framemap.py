@@ -307,7 +307,9 @@ def _tsne_at_once(xs: dict[str, np.ndarray], p: FrameMapParams) -> dict[str, np.
     import sys
     import tempfile
 
-    share = max(1, p.threads // len(xs))
+    # each child may use all p.threads: the spaces' t-SNEs differ in length, and the one
+    # left running then has the machine to itself
+    share = p.threads
     with tempfile.TemporaryDirectory(prefix="samplemill-tsne-") as tmp:
         folder = Path(tmp)
         args = json.dumps(dataclasses.asdict(p))
