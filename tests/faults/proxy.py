@@ -327,12 +327,13 @@ class FaultProxy:
                     next_free = max(next_free, now) + len(data) / self.bandwidth
                     if next_free > now:
                         await asyncio.sleep(next_free - now)
-                dst.write(data)
-                await dst.drain()
+                # Counted before the write: a reader that has the bytes must see them counted.
                 if way == "up":
                     self.stats.bytes_up += len(data)
                 else:
                     self.stats.bytes_down += len(data)
+                dst.write(data)
+                await dst.drain()
             if dst.can_write_eof():
                 with contextlib.suppress(OSError):
                     dst.write_eof()
