@@ -7,14 +7,21 @@ and a hard/soft time limit per queue. Results live in the catalog, never in a re
 
 from __future__ import annotations
 
+import logging
+import time
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 from core.settings import get_settings
 from core.stages import Stage, all_stages
+from db import fault_log
 from worker.pipeline import TASK_MODULES
+
+log = logging.getLogger(__name__)
+CUT_PATIENCE = 120.0  # seconds a task cut by a catalog outage waits for the catalog to record it
 
 
 def _stage_for_task(name: str) -> Stage | None:
@@ -101,3 +108,60 @@ def _warm_up_before_fork(**_: Any) -> None:
     t = np.arange(params.sr) / params.sr
     tone = (np.sin(2 * np.pi * 440 * t) * np.exp(-t * 4)).astype(np.float32)
     analyze_signal(np.tile(tone, 2), params.sr, params)
+
+
+@task_prerun.connect
+def _watch_the_catalog(**_: Any) -> None:
+    """Note the catalog connections this task sees dropped or refused (db/fault_log.py)."""
+    fault_log.install()
+    fault_log.WATCH.begin()
+
+
+@task_postrun.connect
+def _record_catalog_cuts(task_id: str | None = None, task: Any = None, args: Any = None,
+                         retval: Any = None, **_: Any) -> None:
+    """A task that met a dropped or refused catalog connection may have lost its attempt's
+    record with it (a claim or commit rolled back, an asynchronous claim forgotten by the
+    restarted server): once the catalog answers, each of its targets gets its attempt's row,
+    closed `interrupted` with the error, so the outage shows in `task_runs`."""
+    if task is None or _stage_for_task(task.name) is None:
+        return
+    error = fault_log.WATCH.met()
+    raised = retval if isinstance(retval, BaseException) else None
+    if raised is not None and fault_log.is_catalog_error(raised):
+        error = fault_log.describe(raised)
+    if error is None:
+        return
+    first = args[0] if args else []
+    try:
+        ids = [int(t) for t in (first if isinstance(first, list | tuple) else [first])]
+    except (TypeError, ValueError):  # not a samplemill target message
+        return
+    outcomes = retval.split(",") if isinstance(retval, str) else []
+    ids = [t for i, t in enumerate(ids)
+           if not (i < len(outcomes) and outcomes[i] == "skipped-duplicate")]
+    _record_when_back(ids, fault_log.WATCH.since,
+                      f"catalog connection cut (task {task_id}): {error}")
+
+
+def _record_when_back(target_ids: list[int], since: datetime, error: str) -> None:
+    """Write the cut attempts' rows, waiting up to CUT_PATIENCE seconds for the catalog."""
+    from db.engine import get_engine, session_scope
+    from worker.tasks.runner import worker_id
+
+    deadline = time.monotonic() + CUT_PATIENCE
+    while True:
+        try:
+            engine = get_engine(get_settings().resolved_catalog_url)
+            with session_scope(engine) as session:
+                n = fault_log.record_cut(session, target_ids, worker=worker_id(), since=since,
+                                         error=error)
+            if n:
+                log.warning("targets %s: %d attempt(s) recorded interrupted: %s",
+                            target_ids, n, error)
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                log.error("targets %s: could not record the cut attempt: %s", target_ids, exc)
+                return
+            time.sleep(0.5)
