@@ -24,6 +24,15 @@
    claim + commit (in-process, no-op handler) with and without an index on
    task_runs.run_token (created in the bench catalog only, to show the proposed fix).
 
+4. With `--profile`: the worker's runner in this process on each catalog (`--profile-targets`
+   fake_analyze targets, 32 to a `run_targets` call as in a batched message), every round trip
+   to the catalog counted and timed by kind (each statement, COMMIT, the pool's pre-ping), with
+   the wall and CPU milliseconds a target.
+
+`--before REV` (default: the commit before issue 17's overhead work) runs that commit's bench in
+the same command, first, for before/after ratios. Redis is SAMPLEMILL_TEST_REDIS_URL's database
+when set (db 12 otherwise), PostgreSQL `--pg-db` (`<pg-db>_before` for the before run).
+
 Prints a table; `--json PATH` also writes the figures. Floors (from the issue): >= 200 tasks/s
 on either broker; 100,000 files planned in <= 30 s.
 """
@@ -67,9 +76,10 @@ def noop(i: int) -> None:
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOOR_TASKS_S = 200.0
 FLOOR_PLAN_S = 30.0
-REDIS_URL = "redis://127.0.0.1:6379/12"
+# The tests' Redis database when one is given (each engineer on a shared machine has their own)
+REDIS_URL = os.environ.get("SAMPLEMILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "samplemill_bench_queue"
+PG_DB = "samplemill_bench_queue"  # --pg-db sets another
 BEFORE_REV = "144edd9"  # the runner, claim and loop before issue 17's overhead work
 EXTRA_STAGES = '["tests.pipeline_stages", "bench.queue_overhead"]'
 
@@ -313,6 +323,101 @@ def per_target_runner(engine: Any, ids: list[int]) -> float:
         status = run_target(target_id, lambda ctx, params: None)
         assert status == "done", status
     return (time.perf_counter() - t) / len(ids)
+
+
+def runner_profile(url: str, n: int, batch: int, data_dir: str, label: str) -> dict[str, Any]:
+    """What one target costs the worker's runner on a catalog: `n` fake_analyze targets run by
+    `run_targets` in this process, `batch` per call (as a batched message), with every round
+    trip to the catalog counted and timed: each statement, each COMMIT, each pool pre-ping.
+    Returns per-target counts and milliseconds by kind, client CPU and wall per target."""
+    import time
+
+    from sqlalchemy import event
+
+    from db.engine import get_engine
+    from scheduler.loop import Scheduler
+    from tests.pipeline_stages import handle
+    from worker.tasks.runner import run_targets
+
+    settings = use_env(data_dir, url, "embedded", 1)
+    engine = get_engine(url)
+    job_id = e2e_job(engine, n, os.path.join(data_dir, "media"), f"profile-{label}")
+    ids: list[int] = []
+    plan = settings.model_copy(update={"max_batch": 1, "queue_limits": {
+        "io": 10 * n, "cpu": 10 * n, "render": 2}})
+    sched = Scheduler(engine, plan, lambda stage, t, queue: ids.extend(
+        t if isinstance(t, list) else [t]))
+    for _ in range(3):
+        sched.tick([job_id])
+    ids = sorted(set(ids))
+    assert len(ids) == n, (len(ids), n)
+
+    calls: dict[str, list[float]] = {}
+
+    def count(kind: str, seconds: float) -> None:
+        c = calls.setdefault(kind, [0, 0.0])
+        c[0] += 1
+        c[1] += seconds
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        kind = " ".join(words[:3] if words[0] in ("UPDATE", "DELETE", "WITH") else words[:1])
+        if words[0] in ("INSERT", "SELECT"):
+            into = words.index("FROM") + 1 if "FROM" in words else 2
+            kind = f"{words[0]} {words[into] if into < len(words) else ''}"
+        count(kind[:40], time.perf_counter() - conn.info["bench_t0"])
+
+    dialect = engine.dialect
+    originals = (dialect.do_ping, dialect.do_commit)
+
+    def ping(dbapi_conn: Any) -> bool:
+        t = time.perf_counter()
+        try:
+            return bool(originals[0](dbapi_conn))
+        finally:
+            count("<pre-ping>", time.perf_counter() - t)
+
+    def commit(dbapi_conn: Any) -> None:
+        t = time.perf_counter()
+        originals[1](dbapi_conn)
+        count("<COMMIT>", time.perf_counter() - t)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    dialect.do_ping, dialect.do_commit = ping, commit  # type: ignore[method-assign]
+    try:
+        log(f"profile/{label}: {n} targets, {batch} a message")
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, n, batch):
+            statuses = run_targets(ids[i:i + batch], handle)
+            assert set(statuses) == {"done"}, statuses
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        dialect.do_ping, dialect.do_commit = originals  # type: ignore[method-assign]
+    return {"catalog": label, "targets": n, "batch": batch, "wall_ms": wall / n * 1e3,
+            "cpu_ms": cpu / n * 1e3, "rate": n / wall,
+            "calls": {k: {"per_target": c / n, "ms": t / n * 1e3} for k, (c, t) in calls.items()}}
+
+
+def fmt_profile(profiles: list[dict[str, Any]]) -> list[str]:
+    """Section 4 of the table: round trips per target by kind, with their time."""
+    lines = ["", "4. the runner's round trips to the catalog per target (in-process, "
+             "fake_analyze, one batch per run_targets call)"]
+    for p in profiles:
+        trips = sum(c["per_target"] for c in p["calls"].values())
+        db_ms = sum(c["ms"] for c in p["calls"].values())
+        lines.append(f"{p['catalog']}: {p['targets']} targets, {p['batch']} a call: "
+                     f"{p['wall_ms']:.2f} ms wall, {p['cpu_ms']:.2f} ms CPU (this process) a "
+                     f"target; {trips:.2f} round trips, {db_ms:.2f} ms in them")
+        lines.append(f"   {'kind':<42}{'per target':>11}{'ms/target':>11}")
+        for kind, c in sorted(p["calls"].items(), key=lambda kv: -kv[1]["ms"]):
+            lines.append(f"   {kind:<42}{c['per_target']:>11.2f}{c['ms']:>11.3f}")
+    return lines
 
 
 _GUARD = {"ms": 0}
@@ -598,6 +703,7 @@ def before_run(rev: str, args: Any, work: str) -> dict[str, Any]:
     issue 17's changes): its tree from `git archive` in the work directory, its own bench run
     there in a child process (same machine, same minutes); returns that bench's figures."""
     import json
+    import re
     import subprocess
     import sys
 
@@ -611,14 +717,20 @@ def before_run(rev: str, args: Any, work: str) -> dict[str, Any]:
         code = fh.read()
     if "os.makedirs(folder" not in code:  # that bench predates submit's check of the folder
         code = code.replace(OLD_SUBMIT, "    os.makedirs(folder, exist_ok=True)\n" + OLD_SUBMIT)
-        with open(bench, "w") as fh:
-            fh.write(code)
+    # this run's Redis database and a PostgreSQL database of its own (older benches fixed both)
+    for name, value in (("REDIS_URL", REDIS_URL), ("PG_DB", f"{PG_DB}_before")):
+        code = re.sub(rf"^{name} = .*$", f"{name} = {value!r}", code, count=1, flags=re.M)
+    with open(bench, "w") as fh:
+        fh.write(code)
     out = os.path.join(work, "before.json")
     cmd = [sys.executable, "-m", "bench.queue_overhead", "--tasks", str(args.tasks),
            "--repeat", str(args.repeat), "--concurrency", str(args.concurrency),
            "--raised-limit", str(args.raised_limit), "--skip-plan", "--json", out]
     cmd += ["--skip-redis"] if args.skip_redis else []
     cmd += ["--skip-postgres"] if args.skip_postgres else []
+    for flag, on in (("--quick", args.quick), ("--skip-sqlite", args.skip_sqlite)):
+        if on and flag in code:  # an older bench without the option runs everything
+            cmd.append(flag)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMPLEMILL_")}
     env["PYTHONPATH"] = tree
     log(f"before ({rev}): {' '.join(cmd[1:])} in {tree}")
@@ -719,6 +831,8 @@ def fmt_table(results: dict[str, Any], args: Any) -> str:
                 f"{r.get('messages', 0):>7}{vs_b:>12}{vs_a:>12}")
         lines.append("   /no-op: targets/s over the same run's Celery no-op tasks/s on that "
                      "broker; msgs: task messages the scheduler sent (after)")
+    if results.get("profile"):
+        lines += fmt_profile(results["profile"])
     if not results["plan"]:
         return "\n".join(lines)
     lines.append("")
@@ -761,6 +875,7 @@ def fmt_table(results: dict[str, Any], args: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global PG_DB
     import argparse
     import json
     import shutil
@@ -781,6 +896,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="PostgreSQL statement timeout (s) while timing steady ticks.")
     ap.add_argument("--skip-redis", action="store_true")
     ap.add_argument("--skip-postgres", action="store_true")
+    ap.add_argument("--skip-sqlite", action="store_true",
+                    help="No SQLite catalog (and so no embedded broker) in the queue parts.")
+    ap.add_argument("--pg-db", default=PG_DB,
+                    help="The bench's PostgreSQL database (dropped and made again).")
+    ap.add_argument("--profile", action="store_true",
+                    help="Also count and time the runner's round trips per target (part 4).")
+    ap.add_argument("--profile-targets", type=int, default=640)
     ap.add_argument("--skip-queue", action="store_true", help="Only the planning part.")
     ap.add_argument("--skip-plan", action="store_true", help="Only the queue parts.")
     ap.add_argument("--quick", action="store_true",
@@ -797,11 +919,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.quick:
         args.tasks, args.repeat, args.skip_plan = min(args.tasks, 1000), 1, True
+    PG_DB = args.pg_db
     args.limits = {"io": args.raised_limit, "cpu": args.raised_limit, "render": 2}
 
     os.chdir(REPO)  # workers import worker.app, tests.* and bench.* from the repository
     work = tempfile.mkdtemp(prefix="bench-queue-", dir=args.workdir)
     results: dict[str, Any] = {"machine": machine_notes(), "noop": {}, "e2e": {}, "plan": [],
+                               "profile": [],
                                "command": " ".join(["python -m bench.queue_overhead",
                                                     *(argv if argv is not None else sys.argv[1:])])}
     pg_url = None
@@ -818,16 +942,31 @@ def main(argv: list[str] | None = None) -> None:
             results["machine"]["redis"] = redis.Redis.from_url(REDIS_URL).info()["redis_version"]
         if not args.skip_queue:
             sqlite_url = f"sqlite:///{work}/e2e-%s.sqlite"
-            if args.skip_redis:
+            sqlite = [] if args.skip_sqlite else [("sqlite", sqlite_url % "%s")]
+            pg = [("postgres", pg_url)] if pg_url else []
+            if args.skip_redis and not args.skip_sqlite:
                 in_process_noop_embedded(args, work, results)
-            in_process_runs([("sqlite", sqlite_url % "inproc")]
-                            + ([("postgres", pg_url)] if pg_url else []), args, work, results)
+            in_process_runs([(c, u.replace("%s", "inproc")) for c, u in sqlite] + pg,
+                            args, work, results)
             if pg_url:  # a fresh database for the brokered runs
                 pg_url = pg_database(create=True)
-            broker_runs("embedded", [("sqlite", sqlite_url % "embedded")], args, work, results)
+                pg = [("postgres", pg_url)]
+            if sqlite:
+                broker_runs("embedded", [("sqlite", sqlite_url % "embedded")], args, work,
+                            results)
             if not args.skip_redis:
-                broker_runs("redis", [("sqlite", sqlite_url % "redis")]
-                            + ([("postgres", pg_url)] if pg_url else []), args, work, results)
+                broker_runs("redis", [(c, u.replace("%s", "redis")) for c, u in sqlite] + pg,
+                            args, work, results)
+        if args.profile:
+            from db.engine import dispose_engines
+
+            for cat_label, cat_url in ([] if args.skip_sqlite else [
+                    ("sqlite", f"sqlite:///{work}/profile.sqlite")]) + (
+                    [("postgres", pg_database(create=True))] if not args.skip_postgres else []):
+                results["profile"].append(runner_profile(
+                    cat_url, args.profile_targets, 32, os.path.join(work, "data-profile"),
+                    cat_label))
+                dispose_engines()
         if not args.skip_plan:
             results["plan"].append(planning(f"sqlite:///{work}/plan.sqlite", args.files,
                                             os.path.join(work, "data-plan"), "sqlite",
