@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import CappedClipParams, check_pair
 
 
-class FallingParams(VideoRenderParams):
+class FallingParams(CappedClipParams):
     """The camera falls through a wrapping grid, swaying; clips sound, drop and tilt as passed."""
 
     kind: Literal["falling"] = "falling"
@@ -37,18 +37,8 @@ class FallingParams(VideoRenderParams):
                               "frame at 1920 px, 24 fps).")
     tilt_speed: float = Field(1.6, gt=0, description="Sideways speed (columns/s) the tilt and "
                               "slide are scaled by (the reference's 1 px per frame).")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and flash "
-                                            "brightness.")
-    min_clip_ms: float = Field(1200.0, ge=0, description="A clip animates at least this long "
-                               "(plus a random 0..extra_clip_ms).")
-    extra_clip_ms: float = Field(500.0, ge=0)
     volume: tuple[float, float] = Field((0.25, 0.8), description="Volume of the quietest and "
                                         "the loudest play.")
-    reverb: float = Field(80.0, ge=0, le=100)
-    max_db: float | None = Field(-16.0, le=0, description="Cap each clip's RMS (dBFS).")
-    pad_before_ms: float = Field(1000.0, ge=0)
-    pad_after_ms: float = Field(3000.0, ge=0)
     seed: int = Field(1, description="Seeds the clip durations.")
 
     @model_validator(mode="after")
@@ -58,8 +48,6 @@ class FallingParams(VideoRenderParams):
         if self.view > self.grid - 4:
             raise ConfigError(f"view ({self.view}) must be at most grid − 4 ({self.grid - 4}) "
                               "so the grid wraps out of sight")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (resting, flash) with 0 ≤ resting ≤ flash")
-        if not 0 <= self.volume[0] <= self.volume[1] <= 4:
-            raise ConfigError("volume must be (low, high) with 0 ≤ low ≤ high ≤ 4")
+        check_pair("brightness", self.brightness, "resting", "flash")
+        check_pair("volume", self.volume, "low", "high", top=4)
         return self

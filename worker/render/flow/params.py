@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import BRIGHTNESS, GridClipParams, check_pair
 
 
-class FlowParams(VideoRenderParams):
+class FlowParams(GridClipParams):
     """Every clip circles its cell in a diagonal wave; a bright ring of clips plays as a
     timbral glide of long stretched sounds."""
 
@@ -33,20 +33,15 @@ class FlowParams(VideoRenderParams):
     stretch_method: Literal["rubberband", "paulstretch"] = Field(
         "rubberband", description="Time-stretcher: Rubber Band (clean) or the reference's "
         "paulstretch smear.")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and brightest.")
-    reverb: float = Field(80.0, ge=0, le=100)
+    brightness: tuple[float, float] = Field(BRIGHTNESS, description="Resting and brightest.")
     match_db: float | None = Field(-16.0, le=0, description="Set each clip's RMS (dBFS) "
                                    "before it is stretched.")
-    pad_before_ms: float = Field(1000.0, ge=0)
     pad_after_ms: float = Field(6000.0, ge=0, description="The reference forces 6 s.")
 
     @model_validator(mode="after")
     def _ranges(self) -> FlowParams:
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (rest, brightest) with 0 ≤ rest ≤ brightest")
-        if not 0 <= self.volume[0] <= self.volume[1] <= 4:
-            raise ConfigError("volume must be (low, high) with 0 ≤ low ≤ high ≤ 4")
+        check_pair("brightness", self.brightness, "rest", "brightest")
+        check_pair("volume", self.volume, "low", "high", top=4)
         if self.play_ms >= self.rotation_ms * self.rotations:
             raise ConfigError("play_ms must be shorter than the swirl (rotation_ms × rotations)")
         return self

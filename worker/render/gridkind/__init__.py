@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigError
 from core.render_kinds import Check, RenderKind, load_kind_modules, register_kind
 from worker.render.grid import Composition, GridMembers
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import GridParams
 
 Compose = Callable[[GridMembers, Any], Composition]
 
@@ -27,7 +27,7 @@ class GridKind:
     """A grid video kind: its parameters and its pure composition function."""
 
     name: str
-    params: type[VideoRenderParams]
+    params: type[GridParams]
     compose: Compose
 
 
@@ -51,7 +51,7 @@ def needs_grid(params: Any, spec: dict[str, Any]) -> None:
                           f"big; subset {params.subset!r} is laid out {grids[0]}")
 
 
-def register_grid_kind(name: str, params: type[VideoRenderParams], compose: Compose, *,
+def register_grid_kind(name: str, params: type[GridParams], compose: Compose, *,
                        check: Check | None = needs_grid, description: str = "",
                        handler: str = HANDLER) -> RenderKind:
     """Register a grid video kind (its render kind and its compose function)."""

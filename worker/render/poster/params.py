@@ -7,12 +7,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import BRIGHTNESS, GridParams, check_pair
 
 MAX_SIDE = 8192
 
 
-class PosterParams(VideoRenderParams):
+class PosterParams(GridParams):
     """One still of the flow swirl, zoomed in, with a title drawn on top (PNG)."""
 
     kind: Literal["poster"] = "poster"
@@ -27,9 +27,8 @@ class PosterParams(VideoRenderParams):
                             "frozen (0..1).")
     bright: bool = Field(False, description="Full brightness; otherwise the centre is "
                          "darkened (brightness[0] at the centre to brightness[1] at the edges).")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Centre and edge "
+    brightness: tuple[float, float] = Field(BRIGHTNESS, description="Centre and edge "
                                             "brightness.")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
     title: str = Field("# samplemill", max_length=2000, description="Text drawn on top, one "
                        "line per line: '# ' a title, '## ' a subtitle, other lines body text.")
     text_color: tuple[int, int, int] = Field((255, 255, 255), description="RGB of the text.")
@@ -44,8 +43,7 @@ class PosterParams(VideoRenderParams):
     def _ranges(self) -> PosterParams:
         if self.grid1 > self.grid:
             raise ConfigError(f"grid1 must not exceed grid ({self.grid})")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (centre, edge) with 0 ≤ centre ≤ edge")
+        check_pair("brightness", self.brightness, "centre", "edge")
         if any(not 0 <= c <= 255 for c in self.text_color):
             raise ConfigError("text_color must be three values in 0..255")
         w, h = self.size()

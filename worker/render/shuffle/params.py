@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import TimedClipParams, check_pair
 
 
-class ShuffleParams(VideoRenderParams):
+class ShuffleParams(TimedClipParams):
     """An 8-step sequencer in the centre; rows and columns slide like a sliding puzzle between
     rounds, then slide back."""
 
@@ -38,16 +38,7 @@ class ShuffleParams(VideoRenderParams):
     volume: tuple[float, float] = Field((0.5, 0.75), description="Volume of the off-beat "
                                         "and the on-beat steps; stretched plays use the first.")
     match_db: float | None = Field(-16.0, le=0, description="Set each play's RMS (dBFS).")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and flash "
-                                            "brightness.")
     flash: float = Field(0.2, gt=0, lt=1, description="Share of a flash spent brightening.")
-    min_clip_ms: float = Field(1200.0, ge=0, description="A clip animates at least this long "
-                               "(plus a random 0..extra_clip_ms).")
-    extra_clip_ms: float = Field(500.0, ge=0)
-    reverb: float = Field(80.0, ge=0, le=100)
-    pad_before_ms: float = Field(1000.0, ge=0)
-    pad_after_ms: float = Field(3000.0, ge=0)
     seed: int = Field(1, description="Seeds the clip durations.")
 
     @model_validator(mode="after")
@@ -58,8 +49,7 @@ class ShuffleParams(VideoRenderParams):
         if 2**self.beat_divisions > self.grid or self.grid < 2:
             raise ConfigError(f"the sequencer's {2**self.beat_divisions} steps need a grid at "
                               f"least that wide ({self.grid})")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (resting, flash) with 0 ≤ resting ≤ flash")
+        check_pair("brightness", self.brightness, "resting", "flash")
         if not 0 <= self.volume[0] <= 4 or not 0 <= self.volume[1] <= 4:
             raise ConfigError("volume must be two values in 0..4")
         return self

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import GridClipParams, check_pair
 
 
-class SpliceParams(VideoRenderParams):
+class SpliceParams(GridClipParams):
     """Two playhead columns swept like arpeggios with stretched grains while the picture's
     pixel rows shear sideways and fade."""
 
@@ -37,14 +37,8 @@ class SpliceParams(VideoRenderParams):
         "paulstretch smear.")
     shear: bool = Field(True, description="Slide the picture's pixel rows sideways.")
     volume: tuple[float, float] = Field((0.25, 1.0), description="Volume range.")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and flash "
-                                            "brightness.")
-    reverb: float = Field(80.0, ge=0, le=100)
     match_db: float | None = Field(-16.0, le=0, description="Set each grain's RMS (dBFS) "
                                    "before it is stretched.")
-    pad_before_ms: float = Field(1000.0, ge=0)
-    pad_after_ms: float = Field(3000.0, ge=0)
 
     @model_validator(mode="after")
     def _ranges(self) -> SpliceParams:
@@ -52,8 +46,6 @@ class SpliceParams(VideoRenderParams):
             raise ConfigError(f"grid0 and grid1 must not exceed grid ({self.grid})")
         if min(self.cycle_ms) <= 0 or min(self.column_pass_ms) <= 0 or min(self.stretch) <= 0:
             raise ConfigError("cycle_ms, column_pass_ms and stretch must be positive")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (rest, flash) with 0 ≤ rest ≤ flash")
-        if not 0 <= self.volume[0] <= self.volume[1] <= 4:
-            raise ConfigError("volume must be (low, high) with 0 ≤ low ≤ high ≤ 4")
+        check_pair("brightness", self.brightness, "rest", "flash")
+        check_pair("volume", self.volume, "low", "high", top=4)
         return self

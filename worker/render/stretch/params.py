@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import GridClipParams, check_pair
 
 
-class StretchParams(VideoRenderParams):
+class StretchParams(GridClipParams):
     """Middle-row clips grow into full-height strips from the centre out, their sound
     replayed back to back, stretched ever longer."""
 
@@ -34,21 +34,13 @@ class StretchParams(VideoRenderParams):
     stretch_method: Literal["rubberband", "paulstretch"] = Field(
         "rubberband", description="Time-stretcher: Rubber Band (clean) or the reference's "
         "paulstretch smear.")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and flash "
-                                            "brightness.")
-    reverb: float = Field(80.0, ge=0, le=100)
     match_db: float | None = Field(-16.0, le=0, description="Set each clip's RMS (dBFS) "
                                    "before it is stretched.")
-    pad_before_ms: float = Field(1000.0, ge=0)
-    pad_after_ms: float = Field(3000.0, ge=0)
 
     @model_validator(mode="after")
     def _grids(self) -> StretchParams:
         if max(self.grid0, self.grid1) > self.grid:
             raise ConfigError(f"grid0 and grid1 must not exceed grid ({self.grid})")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (rest, flash) with 0 ≤ rest ≤ flash")
-        if not 0 <= self.volume[0] <= self.volume[1] <= 4:
-            raise ConfigError("volume must be (low, high) with 0 ≤ low ≤ high ≤ 4")
+        check_pair("brightness", self.brightness, "rest", "flash")
+        check_pair("volume", self.volume, "low", "high", top=4)
         return self

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from core.errors import ConfigError
-from worker.render.output import VideoRenderParams
+from worker.render.gridkind.params import BRIGHTNESS, CappedClipParams, check_pair
 
 
-class WavesParams(VideoRenderParams):
+class WavesParams(CappedClipParams):
     """Waves radiate from the centre; clips push outward, grow and brighten; the view zooms in."""
 
     kind: Literal["waves"] = "waves"
@@ -26,12 +26,8 @@ class WavesParams(VideoRenderParams):
     translate: float = Field(0.8, ge=0, description="A reached clip pushes out from the centre "
                              "by this × the smaller side of its clip.")
     scale: float = Field(1.5, gt=0, description="A reached clip grows to this scale.")
-    margin: float = Field(0.0667, ge=0, lt=1, description="Gap between clips, × cell width.")
-    brightness: tuple[float, float] = Field((0.33, 1.0), description="Resting and flash "
+    brightness: tuple[float, float] = Field(BRIGHTNESS, description="Resting and flash "
                                             "brightness (the flash is less far from the centre).")
-    min_clip_ms: float = Field(1200.0, ge=0, description="A clip animates at least this long "
-                               "(plus a random 0..extra_clip_ms).")
-    extra_clip_ms: float = Field(500.0, ge=0)
     max_audio_clips: int = Field(8192, ge=0, description="At most this many clips ever sound "
                                  "(0: all): the keep_audio_clips nearest the centre, then a "
                                  "centre-weighted draw without replacement.")
@@ -39,10 +35,6 @@ class WavesParams(VideoRenderParams):
                                   "sound.")
     volume: tuple[float, float] = Field((0.3, 0.9), description="Volume of the quietest and "
                                         "the loudest play.")
-    reverb: float = Field(80.0, ge=0, le=100)
-    max_db: float | None = Field(-16.0, le=0, description="Cap each clip's RMS (dBFS).")
-    pad_before_ms: float = Field(1000.0, ge=0)
-    pad_after_ms: float = Field(3000.0, ge=0)
     seed: int = Field(1, description="Seeds the clip durations, loudness and which clips sound.")
 
     @model_validator(mode="after")
@@ -50,8 +42,6 @@ class WavesParams(VideoRenderParams):
         if max(self.grid0, self.grid1) > self.grid:
             raise ConfigError(f"grid0 ({self.grid0}) and grid1 ({self.grid1}) must not exceed "
                               f"grid ({self.grid})")
-        if not 0 <= self.brightness[0] <= self.brightness[1]:
-            raise ConfigError("brightness must be (resting, flash) with 0 ≤ resting ≤ flash")
-        if not 0 <= self.volume[0] <= self.volume[1] <= 4:
-            raise ConfigError("volume must be (low, high) with 0 ≤ low ≤ high ≤ 4")
+        check_pair("brightness", self.brightness, "resting", "flash")
+        check_pair("volume", self.volume, "low", "high", top=4)
         return self
