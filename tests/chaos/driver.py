@@ -266,7 +266,10 @@ class Driver:
         fault.detail = f"{len(waiting)} task messages waiting in the queues were lost"
 
     def _restart_postgres(self, fault: Fault, snap: Snapshot) -> None:
-        fault.target_ids = [r[0] for r in snap.running]
+        # a fresh look just before the crash: the runs it will cut (a snapshot is ~50 ms old)
+        fresh = self.snapshot() or snap
+        fault.running = [(r[0], str(r[3])) for r in fresh.running if r[3]]
+        fault.target_ids = [r[0] for r in fresh.running]
         fault.at = utcnow()
         self.live.services.pg.crash()
         fault.injected = True
@@ -297,16 +300,21 @@ class Driver:
         self._fill(leave)
         fault.injected = True
         fault.detail = f"{_free(self.live.data_dir) // 1024} KiB left during {fault.stage}"
-        if fault.stage == "download":
-            self._after(fault.hold, lambda: self._free_disk(fault))
-        else:  # until a render run meets it (or `hold` s): each failure spends an attempt
-            self._after(0.0, lambda: self._hold_until_met(fault))
+        # held at least `hold` s for downloads (at most 20 s) and until a run of the stage
+        # meets it: a full disk that no run saw would be a fault that touched nothing
+        minimum = fault.hold if fault.stage == "download" else 0.0
+        self._after(0.0, lambda: self._hold_until_met(fault, minimum, max(fault.hold, 20.0)))
         return True
 
-    def _hold_until_met(self, fault: Fault) -> None:
-        """Keep the disk full until a render-stage run fails on it, at most `hold` seconds."""
-        deadline = time.monotonic() + fault.hold
+    def _hold_until_met(self, fault: Fault, minimum: float, most: float) -> None:
+        """Keep the disk full for `minimum` seconds and then until a run of the fault's stage
+        group failed or was deferred on it, at most `most` seconds."""
+        started = time.monotonic()
+        deadline = started + most
         while time.monotonic() < deadline and not self._stop.is_set():
+            if time.monotonic() - started < minimum:
+                time.sleep(0.3)
+                continue
             try:
                 with self.live.engine.connect() as conn:
                     errors = conn.execute(select(TaskRun.stage, TaskRun.error).where(
@@ -314,7 +322,7 @@ class Driver:
                         TaskRun.status != "done")).all()  # runs started before the fill too
             except Exception:
                 errors = []
-            if any(group_of(st) == "render" and err and ("space" in err or "Errno 28" in err)
+            if any(group_of(st) == fault.stage and err and ("space" in err or "Errno 28" in err)
                    for st, err in errors):
                 break
             time.sleep(0.3)

@@ -35,6 +35,7 @@ from tests.faults.own_redis import OwnRedis
 from tests.faults.proxy import FaultProxy
 from tests.ia_server import Fault, IAServer
 from tests.pipeline_harness import configure
+from tests.services import REQUIRED
 
 DATA_MB = 384  # the data directory's tmpfs: room for the job, small enough to fill at once
 
@@ -71,6 +72,9 @@ def data_disk(path: Path, size_mb: int = DATA_MB) -> Iterator[bool]:
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
                           capture_output=True, text=True)
     mounted = done.returncode == 0
+    if not mounted and REQUIRED:  # CI: the disk faults are part of the suite, not optional
+        pytest.fail(f"SAMPLEMILL_REQUIRE_SERVICES=1 but the data directory could not be mounted "
+                    f"as a tmpfs (root needed): {done.stderr.strip()}")
     try:
         yield mounted
     finally:
@@ -143,6 +147,7 @@ class RunResult:
     scheduler_restarts_unasked: int = 0  # the scheduler exited by itself (restarted)
     worker_exits_unasked: int = 0  # the worker main process exited by itself (restarted)
     notes: list[str] = field(default_factory=list)
+    worker_log: str = ""  # the worker group's log (Celery's lines name each task that raised)
 
 
 @dataclass
@@ -250,10 +255,12 @@ def collect(live: Live, status: str, seconds: float) -> RunResult:
         tree.add(_normalise(rel))
         if p.is_file() and is_temporary(p.name):
             leftovers.append(rel)
+    log = live.workers.log_path
     return RunResult(job_status=status, seconds=seconds, samples=samples, artifacts=artifacts,
                      artifact_sizes=sizes, tree=tree, leftovers=sorted(leftovers), media=media,
                      runs=runs, targets=targets,
-                     file_ids={str(fid): key for key, _, fid in files})
+                     file_ids={str(fid): key for key, _, fid in files},
+                     worker_log=log.read_text(errors="replace") if log.is_file() else "")
 
 
 def run_job(

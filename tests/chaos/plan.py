@@ -42,9 +42,12 @@ class Fault:
     at: datetime | None = None  # catalog time (UTC, naive) of the injection
     until: datetime | None = None
     target_ids: list[int] = field(default_factory=list)
+    running: list[tuple[int, str]] = field(default_factory=list)  # (target, worker) at the fault
     pid: int | None = None
     detail: str = ""
-    # filled by the verification
+    # filled by the verification: whether the fault reached any work (None: not judged, taken
+    # as injected), and whether that shows in task_runs
+    touched: bool | None = None
     visible: bool = False
     evidence: str = ""
 

@@ -105,13 +105,17 @@ def test_chaos_job_matches_the_fault_free_run(
     with capsys.disabled():
         print(report)
     assert not problems, problems
-    # the source server's faults may be absorbed inside one download run (a trickle is cut
-    # and resumed, a stall retried, by the download itself): at least one of them must show
-    # a full disk during the renders is met only by a render run that writes in its 20 s (in
+    # every fault that reached work must show in task_runs. Judged per kind (verify.py): a
+    # PostgreSQL crash touches the attempts inside a catalog transaction or whose claim it
+    # erased, a full disk the runs that ran on it; one that touched nothing is printed so.
+    # The source server's faults may be absorbed inside one download run (a trickle is cut
+    # and resumed, a stall retried, by the download itself): at least one of them must show.
+    # A full disk during the renders is met only by a render run that writes in its 20 s (in
     # some runs none does): reported in the table, not required (docs/chaos.md)
-    missing = [f.label for f in plan.faults if f.injected and not f.visible
+    missing = [f"{f.label}: {f.evidence}" for f in plan.faults
+               if f.injected and f.touched is not False and not f.visible
                and not f.kind.startswith(("proxy-", "source-")) and f.label != "disk-full@render"]
-    assert not missing, f"injected faults not found in task_runs: {missing}"
+    assert not missing, f"injected faults that touched work but are not in task_runs: {missing}"
     assert any(f.visible for f in plan.faults if f.kind.startswith("source-"))
 
 

@@ -3,6 +3,7 @@ planned, injected, visible and survived."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,12 @@ from tests.chaos.harness import RunResult
 from tests.chaos.plan import Fault, Plan, group_of
 
 DISK_WORDS = ("disk", "space", "ENOSPC", "Errno 28")
-LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError", "lost")
+LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError")
+INTERRUPTED = "interrupted"  # db/fault_log.py: an attempt a catalog outage cut short
+# Celery's own line for a task that raised (worker.log): the independent record of a task a
+# catalog outage cut, whatever the task_runs say
+RAISED_ON_CATALOG = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] raised unexpected: "
+                               r"\w*(?:OperationalError|InterfaceError)")
 
 
 def _runs_of(result: RunResult, target_id: int) -> list[dict[str, Any]]:
@@ -58,22 +64,23 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
         fault.evidence = (f"{len(rescued)}/{len(fault.target_ids)} targets whose messages were "
                           "lost ran after the restart (re-sent)")
     elif kind == "restart-postgres":
-        alive = [r for r in runs if _between(r, fault.at, fault.until, slack=0.0)]
-        hit = [r for r in alive if r["status"] in ("lost", "failed")]
-        # a run that was computing (outside any transaction) through the outage commits after
-        # it through a fresh connection: it shows as a done run spanning the crash
-        fault.visible = bool(alive)
-        fault.evidence = (f"{len(alive)} runs spanned the crash: {len(hit)} lost/failed "
-                          + "; ".join(sorted({str(r['error'])[:60] for r in hit})[:2])
-                          + f", {len(alive) - len(hit)} committed after it")
+        _postgres_evidence(fault, result)
     elif kind == "disk-full":
         group = fault.stage
-        hit = [r for r in runs if group_of(r["stage"]) == group and r["status"] != "done"
+        mine = [r for r in runs if group_of(r["stage"]) == group]
+        hit = [r for r in mine if r["status"] != "done"
                and any(w in str(r["error"]) for w in DISK_WORDS)
                and _between(r, fault.at, fault.until)]
+        # runs that began and ended while the disk was full ran wholly on it: had they done
+        # anything but wait for space, that is a fault that touched work and left no trace
+        inside = [r for r in mine if fault.at and fault.until and r["started_at"] >= fault.at
+                  and r["finished_at"] is not None and r["finished_at"] <= fault.until]
+        fault.touched = bool(hit or inside)
         fault.visible = bool(hit)
-        fault.evidence = (f"{len(hit)} {group} runs {sorted({r['status'] for r in hit})}: "
-                          + (str(hit[0]["error"])[:90] if hit else "-"))
+        fault.evidence = (f"{len(hit)} {group} runs {sorted({r['status'] for r in hit})} on "
+                          f"it, {len(inside)} ran wholly inside it: "
+                          + (str(hit[0]["error"])[:70] if hit else "-") if fault.touched else
+                          f"touched nothing: no {group} run met the full disk")
     elif kind.startswith("source-"):
         name = film_name(fault.file_index or 0)
         key = f"{name}/{name}.mp4"
@@ -92,30 +99,70 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
                           "absorbed by the download's own retries (no failed run)")
 
 
+def _postgres_evidence(fault: Fault, result: RunResult) -> None:
+    """A PostgreSQL crash touches the attempts that were inside a catalog transaction (claim,
+    commit, failure) or whose claim the restarted server forgot: each must show as a run
+    `interrupted` (db/fault_log.py), failed on the catalog error, or lost. Two records that do
+    not depend on task_runs say which attempts it touched: the runs the driver saw running at
+    the crash (each must have a row of its worker's), and Celery's log line of every task
+    that raised a catalog error (each must be named by an interrupted row). Runs that were
+    computing outside any transaction through the outage commit after it: they were not
+    touched, and when every run was like that the fault touched nothing and says so."""
+    runs = result.runs
+    assert fault.at is not None
+    until = fault.until or fault.at
+    alive = [r for r in runs if _between(r, fault.at, until, slack=0.0)]
+    cut = [r for r in runs if r["status"] == INTERRUPTED and _between(r, fault.at, until, 60.0)]
+    link = [r for r in runs if r["status"] == "failed" and _between(r, fault.at, until)
+            and any(w in str(r["error"]) for w in LINK_WORDS)]
+    lost = [r for r in alive if r["status"] == "lost"]
+    evidence = cut + link + lost
+    raised = set(RAISED_ON_CATALOG.findall(result.worker_log))
+    named = " ".join(str(r["error"]) for r in runs if r["status"] == INTERRUPTED)
+    unrecorded = sorted(t for t in raised if t not in named)
+    erased = [(t, w) for t, w in fault.running
+              if not any(r["target_id"] == t and r["worker"] == w for r in runs)]
+    fault.touched = bool(evidence or raised or erased)
+    fault.visible = bool(evidence) and not unrecorded and not erased
+    done_after = [r for r in alive if r["status"] == "done"]
+    if not fault.touched:
+        fault.evidence = (f"touched nothing: {len(done_after)} runs computed through the "
+                          "outage and committed after it")
+        return
+    fault.evidence = (f"{len(cut)} interrupted, {len(link)} failed, {len(lost)} lost; "
+                      f"{len(raised)} tasks raised on it (log), {len(done_after)} committed "
+                      "after it" + (f"; NOT RECORDED: tasks {unrecorded[:3]}" if unrecorded
+                                    else "")
+                      + (f"; ROWS ERASED: runs {erased[:3]}" if erased else "")
+                      + (f"; {str(evidence[0]['error'])[:70]}" if evidence else ""))
+
+
 def table(plan: Plan, job_ok: bool) -> tuple[str, dict[str, tuple[int, int, int, int]]]:
-    """The printed fault table: per kind and stage, planned / injected / visible in task_runs
-    / survived (injected, and the job still ended with every check passed) / lost (planned
-    but never injected, or injected and not survived)."""
+    """The printed fault table: per kind and stage, planned / injected / touched (reached any
+    work; a fault the verification cannot judge counts as touched once injected) / visible in
+    task_runs / survived (injected, and the job still ended with every check passed) / lost
+    (planned but never injected, or injected and not survived)."""
     rows: dict[tuple[str, str], list[Fault]] = {}
     for f in plan.faults:
         rows.setdefault((f.kind, f.stage), []).append(f)
-    lines = [f"{'fault':<18} {'stage':<9} {'planned':>7} {'injected':>8} {'in runs':>7} "
-             f"{'survived':>8} {'lost':>5}"]
-    totals = [0, 0, 0, 0, 0]
+    lines = [f"{'fault':<18} {'stage':<9} {'planned':>7} {'injected':>8} {'touched':>7} "
+             f"{'in runs':>7} {'survived':>8} {'lost':>5}"]
+    totals = [0, 0, 0, 0, 0, 0]
     summary: dict[str, tuple[int, int, int, int]] = {}
     for (kind, stage), faults in rows.items():
         planned = len(faults)
         injected = sum(f.injected for f in faults)
+        touched = sum(f.injected and f.touched is not False for f in faults)
         visible = sum(f.visible for f in faults)
         survived = injected if job_ok else 0
         lost = planned - survived
-        for i, v in enumerate((planned, injected, visible, survived, lost)):
+        for i, v in enumerate((planned, injected, touched, visible, survived, lost)):
             totals[i] += v
         summary[f"{kind}@{stage}"] = (planned, injected, visible, survived)
-        lines.append(f"{kind:<18} {stage:<9} {planned:>7} {injected:>8} {visible:>7} "
-                     f"{survived:>8} {lost:>5}")
+        lines.append(f"{kind:<18} {stage:<9} {planned:>7} {injected:>8} {touched:>7} "
+                     f"{visible:>7} {survived:>8} {lost:>5}")
     lines.append(f"{'total':<18} {'':<9} {totals[0]:>7} {totals[1]:>8} {totals[2]:>7} "
-                 f"{totals[3]:>8} {totals[4]:>5}")
+                 f"{totals[3]:>7} {totals[4]:>8} {totals[5]:>5}")
     return "\n".join(lines), summary
 
 
