@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ _FIXED = {
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PGCOPY_TRAILER = b"\xff\xff"
 _DELETE_CHUNK = 5_000
-_COPY_ROWS = 200_000
+_COPY_ROWS = 20_000  # rows per piece of the one COPY
 _READ_CHUNK = 20_000
 _FILE_READ_CHUNK = 500  # whole files' vectors per query (a long film's are ~1.5 MB)
 _WHOLE_FILE_RATIO = 8  # read a file whole when at least 1/8 of its vectors are wanted
@@ -87,8 +88,31 @@ def _concat(job_id: int, batches: Sequence[SampleBatch]) -> dict[str, np.ndarray
     cols = {k: np.concatenate([b.columns[k] for b in batches]) for k in (*FEATURES, "idx")}
     n = len(cols["start"])
     cols["job_id"] = np.full(n, job_id, dtype=np.int64)
-    cols["file_id"] = np.concatenate([np.full(b.size, b.file_id, np.int64) for b in batches])
+    sizes = np.fromiter((b.size for b in batches), dtype=np.int64, count=len(batches))
+    ids = np.fromiter((b.file_id for b in batches), dtype=np.int64, count=len(batches))
+    cols["file_id"] = np.repeat(ids, sizes)
     return cols
+
+
+def _factorize_notes(notes: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+    """(distinct notes as UTF-8, each row's index into them), sorting integers, not strings.
+
+    Notes are short ASCII (`C#4`, `-`): as 8-byte strings they view as one uint64 each, which
+    np.unique factorizes several times faster than unicode strings; other notes take the
+    string path.
+    """
+    arr = np.asarray(notes)
+    if arr.dtype.kind != "U":
+        arr = arr.astype(str)
+    if arr.dtype.itemsize <= 32:  # at most 8 characters
+        try:
+            keys, inverse = np.unique(arr.astype("S8").view("<u8"), return_inverse=True)
+        except UnicodeEncodeError:
+            pass
+        else:
+            return [bytes(v) for v in keys.view("S8").tolist()], inverse.reshape(-1)
+    values, inverse = np.unique(arr, return_inverse=True)
+    return [v.encode("utf-8") for v in values.tolist()], inverse.reshape(-1)
 
 
 def copy_payload(
@@ -96,19 +120,27 @@ def copy_payload(
     vectors: np.ndarray | None = None,
     columns: Sequence[str] = COPY_COLUMNS,
 ) -> bytes:
-    """PostgreSQL binary COPY data for the rows, built with numpy (no per-row Python).
+    """PostgreSQL binary COPY data for the rows (header, rows, trailer), built with numpy.
 
     `columns` are COPY_COLUMNS, or those plus a trailing "vector" (filled from `vectors`, or
     NULL): the layout before migration 0007, which bench/catalog.py still writes to compare.
     """
+    return _PGCOPY_HEADER + copy_rows(cols, vectors, columns) + _PGCOPY_TRAILER
+
+
+def copy_rows(
+    cols: Mapping[str, np.ndarray],
+    vectors: np.ndarray | None = None,
+    columns: Sequence[str] = COPY_COLUMNS,
+) -> bytes:
+    """The rows of a binary COPY (no header or trailer), built with numpy (no per-row Python)."""
     n = len(cols["start"])
     # Notes take a handful of values: encode those once. Rows are laid out at the widest note
     # and the padding bytes of shorter ones are masked out of the flat buffer afterwards, so
     # rows of different widths need no per-row Python (that path cost ~10 us a row).
-    values, inverse = np.unique(np.asarray(cols["note"]).astype(str), return_inverse=True)
-    encoded = [v.encode("utf-8") for v in values.tolist()]
+    encoded, inverse = _factorize_notes(cols["note"])
     widest = max((len(e) for e in encoded), default=0)
-    lengths = np.array([len(e) for e in encoded], dtype=np.int32)[inverse.reshape(-1)]
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)[inverse]
     has_vec = vectors is not None
     fields: list[tuple[str, Any]] = [("count", ">i2")]
     for name in columns:
@@ -127,7 +159,7 @@ def copy_payload(
         if name == "note":
             rec["len_note"] = lengths
             if widest:
-                rec["note"] = np.array(encoded, dtype=f"S{widest}")[inverse.reshape(-1)]
+                rec["note"] = np.array(encoded, dtype=f"S{widest}")[inverse]
         elif name == "vector":
             rec["len_vector"] = VECTOR_BYTES if has_vec else -1
             if has_vec:
@@ -144,19 +176,23 @@ def copy_payload(
         at = rec.dtype.fields["note"][1]  # type: ignore[index]
         keep[:, at : at + widest] = np.arange(widest)[None, :] < lengths[:, None]
         body = raw[keep].tobytes()
-    return _PGCOPY_HEADER + body + _PGCOPY_TRAILER
+    return body
 
 
 def _copy_postgres(session: Session, cols: dict[str, np.ndarray]) -> None:
-    """Rows in by binary COPY on the session's own connection (same transaction)."""
+    """Rows in by one binary COPY on the session's own connection (same transaction).
+
+    The rows go in pieces through a writer thread, so numpy builds the next piece while the
+    server parses the last one (two processes at work instead of one after the other).
+    """
     dbapi = session.connection().connection.driver_connection
     sql = f"COPY samples ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     n = len(cols["start"])
-    with dbapi.cursor() as cur:
+    with dbapi.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(_PGCOPY_HEADER)
         for start in range(0, n, _COPY_ROWS):
-            part = {k: v[start : start + _COPY_ROWS] for k, v in cols.items()}
-            with cur.copy(sql) as copy:
-                copy.write(copy_payload(part))
+            copy.write(copy_rows({k: v[start : start + _COPY_ROWS] for k, v in cols.items()}))
+        copy.write(_PGCOPY_TRAILER)
 
 
 def _insert_many(session: Session, cols: dict[str, np.ndarray]) -> None:

@@ -117,7 +117,7 @@ def subset_query(  # type: ignore[no-untyped-def]
         per = (per_stmt.limit(flim) if flim is not None else per_stmt).lateral("per_file")
         union_in = select(*per.c).select_from(files.join(per, true()))
     else:
-        inner = inner.where(Sample.job_id == job_id, Sample.file_id.in_(passing.scalar_subquery()))
+        inner = inner.where(Sample.file_id.in_(passing.scalar_subquery()))
         per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
         if flim is not None:
             per_file = limit_per(per_file, keys, BASE, "_b0", flim)
