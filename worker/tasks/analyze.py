@@ -10,11 +10,12 @@ from db.files import update_file
 from worker.analysis.decode import counting_faults
 from worker.analysis.params import AnalyzeParams
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.analyze")
-def analyze(target_id: int) -> str:
+def analyze(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -8,11 +8,12 @@ from core.errors import PermanentError
 from db.files import update_file
 from worker.app import app
 from worker.sources.params import ChecksumParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.checksum")
-def checksum(target_id: int) -> str:
+def checksum(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -18,14 +18,15 @@ from db.files import update_file
 from worker.app import app
 from worker.sources.params import DownloadParams
 from worker.sources.politeness import HostLimiter
+from worker.tasks import TargetIds
 from worker.tasks.runner import Deferred, TargetContext, run_target
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="samplemill.download")
-def download(target_id: int) -> str:
-    """Run the download target `target_id`."""
+def download(target_id: TargetIds) -> str:
+    """Run the download target `target_id` (or each target of a batch, in turn)."""
     return run_target(target_id, handle)
 
 

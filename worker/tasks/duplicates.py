@@ -9,11 +9,12 @@ from db.engine import session_scope
 from db.frames import job_frame_sets, replace_duplicates
 from worker.app import app
 from worker.frames.params import DuplicatesParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.duplicates")
-def duplicates(target_id: int) -> str:
+def duplicates(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from worker.app import app
 from worker.render.resynth.store import SourceFile, ensure_features
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.frame_features")
-def frame_features(target_id: int) -> str:
+def frame_features(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -13,11 +13,12 @@ from db.layouts import subset_row
 from db.sound_video import job_films
 from worker.app import app
 from worker.render.resynth.store import SourceFile, ensure_index, features_path, index_name
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.frame_index")
-def frame_index(target_id: int) -> str:
+def frame_index(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

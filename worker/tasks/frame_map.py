@@ -13,11 +13,12 @@ from db.engine import session_scope
 from db.frames import job_frame_sets
 from worker.app import app
 from worker.frames.params import FrameMapStageParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.frame_map")
-def frame_map(target_id: int) -> str:
+def frame_map(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -7,11 +7,12 @@ from core.errors import PermanentError
 from db.frames import store_frame_set
 from worker.app import app
 from worker.frames.params import FramesParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.frames")
-def frames(target_id: int) -> str:
+def frames(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

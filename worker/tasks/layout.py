@@ -5,11 +5,12 @@ from __future__ import annotations
 from db.engine import session_scope
 from worker.app import app
 from worker.layout.params import FEATURES, LayoutParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.layout")
-def layout(target_id: int) -> str:
+def layout(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -13,11 +13,12 @@ from db.engine import session_scope
 from db.frames import frame_set_path, replace_loops
 from worker.app import app
 from worker.frames.params import LoopsParams
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.loops")
-def loops(target_id: int) -> str:
+def loops(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -6,11 +6,12 @@ from core.errors import PermanentError
 from db.files import update_file
 from worker.analysis.params import ProbeParams
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.probe")
-def probe(target_id: int) -> str:
+def probe(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from core.render_kinds import RenderParams, get_kind
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.render")
-def render(target_id: int) -> str:
+def render(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

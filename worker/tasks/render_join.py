@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from core.render_kinds import RenderParams
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.render_join")
-def render_join(target_id: int) -> str:
+def render_join(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -11,6 +11,7 @@ from db.engine import session_scope
 from db.sources import UpsertCounts, upsert_local, upsert_scraped
 from worker.app import app
 from worker.sources.params import InternetArchiveSource, LocalSource
+from worker.tasks import TargetIds
 from worker.tasks.runner import Deferred, LeaseLost, TargetContext, run_target
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,8 @@ PAGE = 200  # items upserted (and committed) together at most; a scrape page's e
 
 
 @app.task(name="samplemill.source")
-def source(target_id: int) -> str:
-    """Run the source target `target_id`."""
+def source(target_id: TargetIds) -> str:
+    """Run the source target `target_id` (or each target of a batch, in turn)."""
     return run_target(target_id, handle)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from db.subsets import SubsetParams, create_subset
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 
 
 @app.task(name="samplemill.subset")
-def subset(target_id: int) -> str:
+def subset(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 

@@ -8,12 +8,13 @@ import numpy as np
 from core.errors import ConfigError
 from db.engine import session_scope
 from worker.app import app
+from worker.tasks import TargetIds
 from worker.tasks.runner import TargetContext, run_target
 from worker.vsamples.params import VsamplesParams
 
 
 @app.task(name="samplemill.vsamples")
-def vsamples(target_id: int) -> str:
+def vsamples(target_id: TargetIds) -> str:
     return run_target(target_id, handle)
 
 
