@@ -296,8 +296,12 @@ class Driver:
                 return False
             leave = 0
             fault.target_ids = [r[0] for r in renders]
-        fault.at = utcnow()
-        self._fill(leave)
+        if not self._fill(leave):  # reported as not injected, never claimed
+            self._filler.unlink(missing_ok=True)
+            fault.detail = (f"not injected: could not fill the disk ({_free(self.live.data_dir)}"
+                            " bytes still free)")
+            return True
+        fault.at = utcnow()  # full from here on (filling 380 MB of tmpfs takes seconds)
         fault.injected = True
         fault.detail = f"{_free(self.live.data_dir) // 1024} KiB left during {fault.stage}"
         # held at least `hold` s for downloads (at most 20 s) and until a run of the stage
@@ -328,20 +332,28 @@ class Driver:
             time.sleep(0.3)
         self._free_disk(fault)
 
-    def _fill(self, leave: int) -> None:
-        """Take all the data disk's free space but `leave` bytes."""
-        free = _free(self.live.data_dir)
-        size = max(0, free - leave)
+    def _fill(self, leave: int) -> bool:
+        """Take all the data disk's free space but `leave` bytes; False when it could not.
+
+        On tmpfs a fallocate that meets ENOSPC allocates nothing at all, and the free space
+        shrinks between the look and the fallocate whenever a download writes meanwhile: so the
+        space is taken in steps, each sized from a fresh look, the last ones with some slack."""
         fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            with contextlib.suppress(OSError):
-                os.posix_fallocate(fd, 0, size)
+            for attempt in range(40):
+                want = _free(self.live.data_dir) - leave
+                if want <= 0:
+                    break
+                slack = 0 if attempt % 2 == 0 else min(want // 2, 8 << 20)
+                with contextlib.suppress(OSError):
+                    os.posix_fallocate(fd, os.fstat(fd).st_size, want - slack)
             if leave == 0:  # whatever fallocate left (rounding): write it full
                 with contextlib.suppress(OSError):
                     while os.write(fd, b"\0" * 65536) > 0:
                         pass
         finally:
             os.close(fd)
+        return _free(self.live.data_dir) <= leave + (64 << 10)
 
     def _free_disk(self, fault: Fault) -> None:
         self._filler.unlink(missing_ok=True)
