@@ -10,9 +10,10 @@ though it threw work away.
 A worker process notes each catalog connection it sees dropped or refused (`install` hooks
 SQLAlchemy's `handle_error` event; `CutWatch` keeps the note per process). After a task that
 met such an error, `record_cut` makes sure every target the task was given has a row of this
-attempt: a row still open (`running`, or already called lost for want of a heartbeat) is closed
-`interrupted` with the catalog error; a missing one is written `interrupted`. Rows that ended
-otherwise (done, failed, deferred) are left as they are. Only `task_runs` is written here,
+attempt that says so: a row still open (`running`) is closed `interrupted` with the catalog
+error, a missing one is written `interrupted`, and one the lease recovery already called lost
+for want of a heartbeat stays lost with the catalog error added. Rows that ended otherwise
+(done, failed, deferred) are left as they are. Only `task_runs` is written here,
 never a target's state (that stays with `db.state` and the lease recovery).
 """
 
@@ -104,9 +105,9 @@ def record_cut(
     session: Session, target_ids: Sequence[int], *, worker: str, since: datetime, error: str
 ) -> int:
     """Make sure each of these targets has a closed row for this worker's attempt started at or
-    after `since`: an open one (running, or called lost for want of a heartbeat) becomes
-    `interrupted` with `error`; a missing one is written `interrupted`. Returns the rows
-    closed or written."""
+    after `since` that names `error`: a running one becomes `interrupted`, a missing one is
+    written `interrupted`, one called lost for want of a heartbeat gets the error added.
+    Returns the rows closed, annotated or written."""
     ids = list(dict.fromkeys(int(t) for t in target_ids))
     if not ids:
         return 0
@@ -115,12 +116,19 @@ def record_cut(
         select(TaskRun.id, TaskRun.target_id, TaskRun.status, TaskRun.error).where(
             TaskRun.target_id.in_(ids), TaskRun.worker == worker, TaskRun.started_at >= since)
     ).all()
-    open_ids = [r.id for r in rows if r.status == "running"
-                or (r.status == "lost" and r.error == NO_HEARTBEAT)]
+    open_ids = [r.id for r in rows if r.status == "running"]
     if open_ids:
         session.execute(
             update(TaskRun).where(TaskRun.id.in_(open_ids))
             .values(status=INTERRUPTED, finished_at=now, error=error)
+        )
+    # the lease recovery called it lost first: it stays lost (its lease did run out), and its
+    # error says why the worker went quiet
+    lost_ids = [r.id for r in rows if r.status == "lost" and r.error == NO_HEARTBEAT]
+    if lost_ids:
+        session.execute(
+            update(TaskRun).where(TaskRun.id.in_(lost_ids))
+            .values(error=f"{NO_HEARTBEAT}; {error}")
         )
     have = {r.target_id for r in rows}
     missing = session.execute(
@@ -134,4 +142,4 @@ def record_cut(
                  started_at=since, finished_at=now, error=error)
             for tid, job_id, stage, key, attempts in missing
         ])
-    return len(open_ids) + len(missing)
+    return len(open_ids) + len(lost_ids) + len(missing)

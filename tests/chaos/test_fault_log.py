@@ -1,7 +1,8 @@
 """db/fault_log.py: an attempt a catalog outage cut short gets its `task_runs` row, whatever the
-outage left of it (nothing, a run still open, a run the lease recovery called lost), and rows
-that ended otherwise are left alone. On a real SQLite catalog with real claims; fast, so part
-of the default suite (the chaos suite shows the same on a crashed PostgreSQL)."""
+outage left of it (nothing, a run still open, a run the lease recovery called lost: that one
+stays lost, with the catalog error added), and rows that ended otherwise are left alone. On a
+real SQLite catalog with real claims; fast, so part of the default suite (the chaos suite shows
+the same on a crashed PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -51,9 +52,9 @@ def test_cut_attempts_get_their_rows(tmp_path: Path, monkeypatch: pytest.MonkeyP
     error = "catalog connection cut (task abc): OperationalError: server closed the connection"
     with session_scope(engine) as session:
         n = fault_log.record_cut(session, ids, worker=me, since=since, error=error)
-    assert n == 4  # open, lost, missing (written) and other: another worker's run is not ours
+    assert n == 4  # open, lost, missing and other (written: another worker's run is not ours)
     assert _runs(engine, opened) == [(me, fault_log.INTERRUPTED, error)]
-    assert _runs(engine, lost) == [(me, fault_log.INTERRUPTED, error)]
+    assert _runs(engine, lost) == [(me, "lost", f"{fault_log.NO_HEARTBEAT}; {error}")]
     assert _runs(engine, done) == [(me, "done", None)]
     assert _runs(engine, missing) == [(me, fault_log.INTERRUPTED, error)]
     assert _runs(engine, other) == [(them, "running", None), (me, fault_log.INTERRUPTED, error)]

@@ -105,9 +105,10 @@ def _postgres_evidence(fault: Fault, result: RunResult) -> None:
     `interrupted` (db/fault_log.py), failed on the catalog error, or lost. Two records that do
     not depend on task_runs say which attempts it touched: the runs the driver saw running at
     the crash (each must have a row of its worker's), and Celery's log line of every task
-    that raised a catalog error (each must be named by an interrupted row). Runs that were
-    computing outside any transaction through the outage commit after it: they were not
-    touched, and when every run was like that the fault touched nothing and says so."""
+    that raised a catalog error (each must be named by an interrupted row, or by a lost one
+    whose lease ran out first). Runs that were computing outside any transaction through the
+    outage commit after it: they were not touched, and when every run was like that the fault
+    touched nothing and says so."""
     runs = result.runs
     assert fault.at is not None
     until = fault.until or fault.at
@@ -118,7 +119,7 @@ def _postgres_evidence(fault: Fault, result: RunResult) -> None:
     lost = [r for r in alive if r["status"] == "lost"]
     evidence = cut + link + lost
     raised = set(RAISED_ON_CATALOG.findall(result.worker_log))
-    named = " ".join(str(r["error"]) for r in runs if r["status"] == INTERRUPTED)
+    named = " ".join(str(r["error"]) for r in runs if r["status"] in (INTERRUPTED, "lost"))
     unrecorded = sorted(t for t in raised if t not in named)
     erased = [(t, w) for t, w in fault.running
               if not any(r["target_id"] == t and r["worker"] == w for r in runs)]
