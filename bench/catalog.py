@@ -11,13 +11,17 @@ subset on a small job of the same catalog, and with --old the layout before migr
 (vectors in the samples row, the covering index) in a second database, same rows, same query,
 written and queried in turn with the new one so machine load falls on both alike: the summary
 prints new ÷ old ratios. --novec adds the new layout with no vectors stored (what keeping
-vectors outside the database would cost the database).
+vectors outside the database would cost the database); --prev a catalog at migration 0007
+(before 0008 dropped the (job_id, file_id) index), written by the same code, for head ÷ 0007.
+PostgreSQL runs print the server's settings that bound inserts (the bench changes none), the
+load average with every progress line and the checkpoints the inserts forced.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -57,11 +61,43 @@ SPEC = SubsetParams(
 CHUNK_FILES = 2000
 MEAN_SAMPLES = 50
 OLD_REVISION = "0006"  # the layout before vectors left the samples row
+PREV_REVISION = "0007"  # vectors per file, samples still indexed by (job_id, file_id)
 OLD_COLUMNS = (*COPY_COLUMNS, "vector")
+
+
+SERVER_SETTINGS = ("server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout",
+                   "wal_compression", "synchronous_commit", "full_page_writes", "autovacuum",
+                   "work_mem", "max_parallel_workers_per_gather")
 
 
 def log(msg: str) -> None:
     print(msg, flush=True)
+
+
+def load_average() -> str:
+    """The 1-minute load average now (the machine is shared: every rate is read against it)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def server_settings(engine: Engine) -> str:
+    """The PostgreSQL settings that bound bulk inserts, as `name=value` (the bench does not
+    change them: they are the server's, stated beside the figures)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, setting, coalesce(unit, '') FROM pg_settings "
+                                 "WHERE name = ANY(:n) ORDER BY name"),
+                            {"n": list(SERVER_SETTINGS)}).all()  # fmt: skip
+    def shown(value: str, unit: str) -> str:
+        return f"{int(value) * 8 // 1024}MB" if unit == "8kB" else f"{value}{unit}"
+
+    return ", ".join(f"{n}={shown(v, u)}" for n, v, u in rows)
+
+
+def checkpoints(engine: Engine) -> tuple[int, int]:
+    """(checkpoints requested, checkpoints timed) so far, server-wide (pg_stat_bgwriter)."""
+    with engine.connect() as conn:
+        req, timed = conn.execute(text(
+            "SELECT checkpoints_req, checkpoints_timed FROM pg_stat_bgwriter")).one()
+    return int(req), int(timed)
 
 
 def _files_and_samples(
@@ -166,7 +202,8 @@ def populate_sides(sides: list[Side], job_id: int, files: int, samples: int, *, 
                 n, t = done[side.label], spent[side.label]
                 recent = (n - mark[side.label][0]) / max(t - mark[side.label][1], 1e-9)
                 log(f"  [{side.label}] {n:,} samples, {n / t:,.0f} rows/s so far, "
-                    f"{recent:,.0f} over the last {n - mark[side.label][0]:,}")  # fmt: skip
+                    f"{recent:,.0f} over the last {n - mark[side.label][0]:,} "
+                    f"({time.strftime('%H:%M:%S')}, load {load_average()})")  # fmt: skip
                 mark[side.label] = (n, t)
     return {x.label: (done[x.label], spent[x.label]) for x in sides}
 
@@ -290,8 +327,17 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
             ids = (big.id, small.id)
     big_id, small_id = ids  # fresh databases: the same ids on every side
     names = ", ".join(x.label for x in sides)
-    log(f"[{names}] inserting {samples:,} samples over {files:,} files (vectors: yes)")
+    log(f"[{names}] inserting {samples:,} samples over {files:,} files (vectors: yes), "
+        f"load {load_average()}")
+    pg = [x for x in sides if x.engine.dialect.name == "postgresql"]
+    if pg:
+        log(f"server settings: {server_settings(pg[0].engine)}")
+        before = checkpoints(pg[0].engine)
     got = populate_sides(sides, big_id, files, samples, vectors=True, first_file_id=1)
+    if pg:
+        after = checkpoints(pg[0].engine)
+        log(f"checkpoints during the inserts (server-wide): {after[0] - before[0]} requested "
+            f"(WAL full), {after[1] - before[1]} timed; load {load_average()}")
     for label, (n, spent) in got.items():
         outs[label].update(inserted=n, insert_s=spent, insert_rate=n / spent)
         log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
@@ -330,8 +376,13 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
 
     subset_rounds("subset_analyzed")  # right after the inserts and ANALYZE, as a job's end is
     for side in sides:
-        outs[side.label]["vacuum_s"] = _analyze(side.engine, vacuum=True)
-    subset_rounds("subset_vacuumed")  # after VACUUM ANALYZE: index-only scans possible
+        outs[side.label]["vacuum_s"] = (0.0 if args.skip_vacuum else
+                                        _analyze(side.engine, vacuum=True))  # fmt: skip
+    if args.skip_vacuum:
+        for side in sides:
+            outs[side.label]["subset_vacuumed"] = outs[side.label]["subset_analyzed"]
+    else:
+        subset_rounds("subset_vacuumed")  # after VACUUM ANALYZE: index-only scans possible
     for side in sides:
         out = outs[side.label]
         ids = out["subset_ids"]
@@ -399,13 +450,16 @@ def run_pg(args: argparse.Namespace, results: list[dict]) -> None:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     names = [args.db_name] + ([args.db_name + "_old"] if args.old else [])
     names += [args.db_name + "_novec"] if args.novec else []
+    names += [args.db_name + "_prev"] if args.prev else []
     sides = []
     try:
         for name in names:
             old, novec = name.endswith("_old"), name.endswith("_novec")
+            prev = name.endswith("_prev")
             engine = create_catalog_engine(pg_database(admin, name))
-            upgrade(engine, OLD_REVISION if old else "head")
-            label = "postgresql" + ("-old" if old else "-novec" if novec else "")
+            upgrade(engine, OLD_REVISION if old else PREV_REVISION if prev else "head")
+            label = "postgresql" + ("-old" if old else "-novec" if novec else
+                                    f"-{PREV_REVISION}" if prev else "")  # fmt: skip
             sides.append(Side(label, engine, old, vectors=not novec))
         results.extend(bench(sides, args.pg_samples, args.files, args))
     finally:
@@ -432,6 +486,14 @@ def summary(results: list[dict]) -> None:
             f"{r['subset_vacuumed'][0]:.2f}/{r['subset_vacuumed'][1]:.2f} | {vec} | {small} | "
             f"{size}")  # fmt: skip
     by = {r["backend"]: r for r in results}
+    prev = by.get(f"postgresql-{PREV_REVISION}")
+    if prev and "postgresql" in by:
+        new = by["postgresql"]
+        assert new["subset_ids"] == prev["subset_ids"], "0007 and head chose other members"
+        log(f"\nhead ÷ {PREV_REVISION} (same rows, same run): inserts "
+            f"{new['insert_rate'] / prev['insert_rate']:.2f}x rows/s, subset "
+            f"{prev['subset_best'] / new['subset_best']:.2f}x faster (best), disk "
+            f"{new['size_mb'] / prev['size_mb']:.2f}x")
     if "postgresql-old" in by and "postgresql" in by:
         new, old = by["postgresql"], by["postgresql-old"]
         assert new["subset_ids"] == old["subset_ids"], "old and new layouts chose other members"
@@ -455,6 +517,9 @@ def main() -> None:
                         help="100 M samples over 2 M files on PostgreSQL only (about 30 GB).")
     parser.add_argument("--old", action="store_true",
                         help="Also run the layout before migration 0007 and print ratios.")
+    parser.add_argument("--prev", action="store_true",
+                        help=f"Also a catalog at migration {PREV_REVISION} (its indexes), same "
+                             "write path, and print head ÷ it.")
     parser.add_argument("--novec", action="store_true",
                         help="Also a catalog of the new layout with no vectors stored at all.")
     parser.add_argument("--sqlite-samples", type=int, default=1_000_000)
@@ -472,6 +537,8 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
+    parser.add_argument("--skip-vacuum", action="store_true",
+                        help="Time the subset after ANALYZE only (no VACUUM ANALYZE round).")
     args = parser.parse_args()
     if args.quick:
         args.old = args.novec = True
