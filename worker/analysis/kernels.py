@@ -173,3 +173,69 @@ def lowest_partial(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
         if out[f] == 2 and peaks[1] >= octave_ratio * strongest:
             out[f] = 1  # a weak fundamental under a strong octave: a note, not a chord
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: float,
+                   max_partial: int, n_harm: int, floor_db: float, keep_low: float,
+                   keep_high: float, split_hz: float, take_fill: float, max_mult: int,
+                   partial_floor_db: float) -> np.ndarray:
+    """Per frame, the multiple m of f0 whose harmonic comb is best filled (1: keep f0).
+
+    Partial k of f0 (k <= max_partial, k f0 <= max_hz) is the peak power within a bin of
+    k f0 in dB re the frame's strongest bin below max_hz; its presence is that level mapped
+    linearly from -floor_db (0) to 0 dB (1). A candidate m f0's fill is the mean presence of
+    its first n_harm partials weighted 1/h. A real note fills its own comb even when its
+    fundamental is weak; the common fundamental YIN reports on a chord leaves gaps. f0 is kept
+    when its fill reaches keep_low (f0 < split_hz) or keep_high; else the best-filled m >= 2
+    whose own partial is within partial_floor_db of the strongest, if its fill reaches
+    take_fill.
+    """
+    n, bins = power.shape
+    out = np.ones(n, np.int64)
+    top_bin = min(bins, int(max_hz / bin_hz))
+    level = np.empty(max_partial + 1, np.float64)  # level[k], dB; -99 when out of range
+    for f in range(n):
+        g = f0[f]
+        if g <= 0.0:
+            continue
+        top = 0.0
+        for b in range(top_bin):
+            if power[f, b] > top:
+                top = power[f, b]
+        top += 1e-30
+        reach = 1 if g / bin_hz >= 3.0 else 0
+        for k in range(1, max_partial + 1):
+            hz = k * g
+            if hz > max_hz:
+                level[k] = -99.0
+                continue
+            c = min(int(np.rint(hz / bin_hz)), bins - 1)
+            p = 0.0
+            for b in range(max(0, c - reach), min(bins, c + reach + 1)):
+                if power[f, b] > p:
+                    p = power[f, b]
+            level[k] = 10.0 * np.log10(p / top + 1e-30)
+        keep = keep_low if g < split_hz else keep_high
+        best, best_fill = 1, -1.0
+        for m in range(1, max_mult + 1):
+            if m > max_partial or level[m] <= -98.0:
+                continue
+            num, den = 0.0, 0.0
+            for h in range(1, n_harm + 1):
+                k = m * h
+                if k > max_partial or level[k] <= -98.0:
+                    continue
+                w = 1.0 / h
+                num += w * min(1.0, max(0.0, (level[k] + floor_db) / floor_db))
+                den += w
+            fill = num / max(den, 1e-9)
+            if m == 1:
+                if fill >= keep:
+                    break
+                continue
+            if level[m] >= -partial_floor_db and fill > best_fill:
+                best, best_fill = m, fill
+        if best > 1 and best_fill >= take_fill:
+            out[f] = best
+    return out

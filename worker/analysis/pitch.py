@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from worker.analysis.kernels import lowest_partial, yin_pick
+from worker.analysis.kernels import comb_fill_root, lowest_partial, yin_pick
 
 YIN_THRESHOLD = 0.1  # first CMND trough under this is the period (de Cheveigné & Kawahara)
 _SILENT_POWER = 1e-10  # mean-square below this: no pitch, aperiodicity 1
@@ -25,6 +25,20 @@ OCTAVE_FLOOR_DB = 35.0
 CHORD_MAX_PARTIAL = 12
 CHORD_MAX_HZ = 5000.0
 CHORD_MIN_HZ = 45.0  # below, real low notes' weak fundamentals looked like chords (25 -> 23/25)
+# Comb fill (kernels.comb_fill_root): presence of a partial runs linearly from FILL_FLOOR_DB
+# under the frame's strongest bin (0) to level with it (1); a candidate's fill is the
+# 1/h-weighted mean presence of its first FILL_HARMONICS partials. YIN's f0 stays when its fill
+# reaches KEEP_FILL_LOW (f0 < CHORD_MIN_HZ) or KEEP_FILL; else the best-filled multiple (up to
+# FILL_MAX_MULT, its own partial within CHORD_FLOOR_DB) if it reaches TAKE_FILL. On the tuning
+# split, frames of notes below 45 Hz had f0 fills >= 0.41, chords' common fundamentals below
+# 45 Hz <= 0.38 (95 % <= 0.32): KEEP_FILL_LOW sits between.
+FILL_FLOOR_DB = 30.0
+FILL_HARMONICS = 8
+FILL_MAX_PARTIAL = 48
+FILL_MAX_MULT = 12
+KEEP_FILL_LOW = 0.34
+KEEP_FILL = 0.4
+TAKE_FILL = 0.3
 
 
 def lag_range(sr: int, fmin: float, fmax: float, length: int) -> tuple[int, int]:
@@ -56,13 +70,23 @@ def yin(cross: np.ndarray, audio: np.ndarray, hop: int, sr: int, fmin: float, fm
 
 
 def chord_root(f0: np.ndarray, power: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
-    """Return f0 moved up to the lowest partial that sounds, per frame.
+    """Return f0 moved up to the chord's note that sounds, per frame.
 
     On a chord YIN finds the period the notes share, the chord's common fundamental (C-E-G:
-    two octaves below the C), at which nothing sounds; its lowest sounding partial is the
-    chord's lowest note. power: the frames' Hann-windowed power spectra (n_fft bins).
+    two octaves below the C), at which nothing sounds. From 45 Hz, the lowest partial that
+    sounds is taken as a chord note (kernels.lowest_partial), and where the comb test
+    (kernels.comb_fill_root) also finds f0's own harmonic comb gappy, its best-filled multiple
+    is taken instead (the lowest partial may be another note's overtone). Below 45 Hz only the
+    comb test moves f0: a real low note fills its comb even with a weak fundamental, a chord's
+    common fundamental does not. power: the frames' Hann-windowed power spectra (n_fft bins).
     """
-    mult = lowest_partial(power, f0, sr / n_fft, CHORD_MAX_HZ, CHORD_MAX_PARTIAL,
+    bin_hz = sr / n_fft
+    fill = comb_fill_root(power, f0, bin_hz, CHORD_MAX_HZ, FILL_MAX_PARTIAL, FILL_HARMONICS,
+                          FILL_FLOOR_DB, KEEP_FILL_LOW, KEEP_FILL, CHORD_MIN_HZ, TAKE_FILL,
+                          FILL_MAX_MULT, CHORD_FLOOR_DB)
+    mult = lowest_partial(power, f0, bin_hz, CHORD_MAX_HZ, CHORD_MAX_PARTIAL,
                           10.0 ** (-CHORD_FLOOR_DB / 10.0), 10.0 ** (-OCTAVE_FLOOR_DB / 10.0),
                           CHORD_MIN_HZ)
+    low = f0 < CHORD_MIN_HZ
+    mult = np.where(low | ((mult > 1) & (fill > 1)), fill, mult)
     return (f0 * mult).astype(np.float32)
