@@ -179,7 +179,7 @@ def lowest_partial(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
 def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: float,
                    max_partial: int, n_harm: int, floor_db: float, keep_low: float,
                    keep_high: float, split_hz: float, take_fill: float, max_mult: int,
-                   partial_floor_db: float) -> np.ndarray:
+                   partial_floor_db: float, min_partials: int) -> np.ndarray:
     """Per frame, the multiple m of f0 whose harmonic comb is best filled (1: keep f0).
 
     Partial k of f0 (k <= max_partial, k f0 <= max_hz) is the peak power within a bin of
@@ -188,8 +188,9 @@ def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
     its first n_harm partials weighted 1/h. A real note fills its own comb even when its
     fundamental is weak; the common fundamental YIN reports on a chord leaves gaps. f0 is kept
     when its fill reaches keep_low (f0 < split_hz) or keep_high; else the best-filled m >= 2
-    whose own partial is within partial_floor_db of the strongest, if its fill reaches
-    take_fill.
+    whose own partial is within partial_floor_db of the strongest and which has at least
+    min_partials partials in range (a candidate near max_hz is judged on too few), if its fill
+    reaches take_fill.
     """
     n, bins = power.shape
     out = np.ones(n, np.int64)
@@ -221,11 +222,12 @@ def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
         for m in range(1, max_mult + 1):
             if m > max_partial or level[m] <= -98.0:
                 continue
-            num, den = 0.0, 0.0
+            num, den, used = 0.0, 0.0, 0
             for h in range(1, n_harm + 1):
                 k = m * h
                 if k > max_partial or level[k] <= -98.0:
                     continue
+                used += 1
                 w = 1.0 / h
                 num += w * min(1.0, max(0.0, (level[k] + floor_db) / floor_db))
                 den += w
@@ -234,7 +236,7 @@ def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
                 if fill >= keep:
                     break
                 continue
-            if level[m] >= -partial_floor_db and fill > best_fill:
+            if level[m] >= -partial_floor_db and used >= min_partials and fill > best_fill:
                 best, best_fill = m, fill
         if best > 1 and best_fill >= take_fill:
             out[f] = best

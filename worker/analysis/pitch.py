@@ -39,6 +39,7 @@ FILL_MAX_MULT = 12
 KEEP_FILL_LOW = 0.34
 KEEP_FILL = 0.4
 TAKE_FILL = 0.3
+FILL_MIN_PARTIALS = 3  # a multiple with fewer partials under CHORD_MAX_HZ is no candidate
 
 
 def lag_range(sr: int, fmin: float, fmax: float, length: int) -> tuple[int, int]:
@@ -83,7 +84,7 @@ def chord_root(f0: np.ndarray, power: np.ndarray, sr: int, n_fft: int) -> np.nda
     bin_hz = sr / n_fft
     fill = comb_fill_root(power, f0, bin_hz, CHORD_MAX_HZ, FILL_MAX_PARTIAL, FILL_HARMONICS,
                           FILL_FLOOR_DB, KEEP_FILL_LOW, KEEP_FILL, CHORD_MIN_HZ, TAKE_FILL,
-                          FILL_MAX_MULT, CHORD_FLOOR_DB)
+                          FILL_MAX_MULT, CHORD_FLOOR_DB, FILL_MIN_PARTIALS)
     mult = lowest_partial(power, f0, bin_hz, CHORD_MAX_HZ, CHORD_MAX_PARTIAL,
                           10.0 ** (-CHORD_FLOOR_DB / 10.0), 10.0 ** (-OCTAVE_FLOOR_DB / 10.0),
                           CHORD_MIN_HZ)
