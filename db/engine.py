@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +19,9 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -34,6 +39,29 @@ def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _server_alive_on_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """Pool checkout on PostgreSQL: a connection the server has closed is replaced, without
+    the round trip of `pool_pre_ping` (a ping before every transaction: one of the nine round
+    trips a tiny target's completion took).
+
+    An idle connection in the pool has nothing to read: the server sends nothing unasked. When
+    a backend ends (server restart or crash, `pg_terminate_backend`, an idle timeout) it sends
+    its FATAL message and closes, so the socket turns readable. A readable socket, or one that
+    psycopg already knows is closed or broken, is treated as pre-ping treats a failed ping: the
+    pool's older connections are dropped and a new one is made. (Like pre-ping, this cannot see
+    a server that vanished without closing its sockets; a statement then fails on its own.)"""
+    try:
+        dead = dbapi_conn.closed or dbapi_conn.broken
+        if not dead:
+            poll = select.poll()  # not select.select: no limit on the descriptor's number
+            poll.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+            dead = bool(poll.poll(0))
+    except (OSError, ValueError, AttributeError):
+        dead = True
+    if dead:
+        raise exc.InvalidatePoolError("the server closed this pooled connection")
+
+
 def create_catalog_engine(url: str) -> Engine:
     """A new engine for `url` (no caching, no migration)."""
     parsed = make_url(url)
@@ -49,7 +77,12 @@ def create_catalog_engine(url: str) -> Engine:
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    psycopg = make_url(url).get_driver_name() == "psycopg"
+    # another driver keeps the generic check (one round trip each checkout)
+    engine = create_engine(url, pool_pre_ping=not psycopg, pool_size=5, max_overflow=10)
+    if psycopg:
+        event.listen(engine, "checkout", _server_alive_on_checkout)
+    return engine
 
 
 def catalog_exists(url: str) -> bool:
@@ -90,11 +123,21 @@ def dispose_engines(*, close: bool = True) -> None:
         _engines.clear()
 
 
+def _factory(engine: Engine) -> sessionmaker[Session]:
+    """The engine's one session factory. (A sessionmaker makes a Session subclass, whose
+    event bookkeeping cost more CPU than a tiny target's own statements when it was made for
+    every transaction.)"""
+    factory = _factories.get(engine)
+    if factory is None:
+        with _lock:
+            factory = _factories.setdefault(engine, sessionmaker(engine, expire_on_commit=False))
+    return factory
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    factory = sessionmaker(engine, expire_on_commit=False)
-    session = factory()
+    session = _factory(engine)()
     try:
         yield session
         session.commit()
