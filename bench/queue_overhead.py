@@ -27,7 +27,8 @@
 4. With `--profile`: the worker's runner in this process on each catalog (`--profile-targets`
    fake_analyze targets, 32 to a `run_targets` call as in a batched message), every round trip
    to the catalog counted and timed by kind (each statement, COMMIT, the pool's pre-ping), with
-   the wall and CPU milliseconds a target.
+   the wall and CPU milliseconds a target (and on PostgreSQL the CPU of its server processes,
+   from /proc). psycopg's BEGIN, a round trip of its own, is not counted: one per COMMIT.
 
 `--before REV` (default: the commit before issue 17's overhead work) runs that commit's bench in
 the same command, first, for before/after ratios. Redis is SAMPLEMILL_TEST_REDIS_URL's database
@@ -385,8 +386,20 @@ def runner_profile(url: str, n: int, batch: int, data_dir: str, label: str) -> d
         originals[1](dbapi_conn)
         count("<COMMIT>", time.perf_counter() - t)
 
+    backends: dict[int, float] = {}  # PostgreSQL backend pid -> its CPU seconds at connect
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        pid = int(cur.fetchone()[0])
+        cur.close()
+        backends[pid] = _proc_cpu(pid)
+
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
+    if engine.dialect.name == "postgresql":
+        engine.dispose()  # every connection from here on is a new one, its backend watched
+        event.listen(engine, "connect", on_connect)
     dialect.do_ping, dialect.do_commit = ping, commit  # type: ignore[method-assign]
     try:
         log(f"profile/{label}: {n} targets, {batch} a message")
@@ -395,13 +408,26 @@ def runner_profile(url: str, n: int, batch: int, data_dir: str, label: str) -> d
             statuses = run_targets(ids[i:i + batch], handle)
             assert set(statuses) == {"done"}, statuses
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        server = sum(_proc_cpu(pid) - at for pid, at in backends.items())
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
+        if engine.dialect.name == "postgresql":
+            event.remove(engine, "connect", on_connect)
         dialect.do_ping, dialect.do_commit = originals  # type: ignore[method-assign]
     return {"catalog": label, "targets": n, "batch": batch, "wall_ms": wall / n * 1e3,
-            "cpu_ms": cpu / n * 1e3, "rate": n / wall,
+            "cpu_ms": cpu / n * 1e3, "server_cpu_ms": server / n * 1e3, "rate": n / wall,
             "calls": {k: {"per_target": c / n, "ms": t / n * 1e3} for k, (c, t) in calls.items()}}
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process on this machine; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fmt_profile(profiles: list[dict[str, Any]]) -> list[str]:
@@ -411,9 +437,11 @@ def fmt_profile(profiles: list[dict[str, Any]]) -> list[str]:
     for p in profiles:
         trips = sum(c["per_target"] for c in p["calls"].values())
         db_ms = sum(c["ms"] for c in p["calls"].values())
+        server = (f" + {p['server_cpu_ms']:.2f} ms CPU of its server processes"
+                  if p.get("server_cpu_ms") else "")
         lines.append(f"{p['catalog']}: {p['targets']} targets, {p['batch']} a call: "
-                     f"{p['wall_ms']:.2f} ms wall, {p['cpu_ms']:.2f} ms CPU (this process) a "
-                     f"target; {trips:.2f} round trips, {db_ms:.2f} ms in them")
+                     f"{p['wall_ms']:.2f} ms wall, {p['cpu_ms']:.2f} ms CPU (this process)"
+                     f"{server} a target; {trips:.2f} round trips, {db_ms:.2f} ms in them")
         lines.append(f"   {'kind':<42}{'per target':>11}{'ms/target':>11}")
         for kind, c in sorted(p["calls"].items(), key=lambda kv: -kv[1]["ms"]):
             lines.append(f"   {kind:<42}{c['per_target']:>11.2f}{c['ms']:>11.3f}")
