@@ -3,6 +3,9 @@ films whose picture flashes white exactly when their sound beeps."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -117,10 +120,38 @@ def beep(seconds: float = 0.06, freq: float = 1000.0, amp: float = 0.8, sr: int 
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+_made: dict[tuple, Path] = {}  # flash_beep_film's arguments -> the film written for them
+_store: list[Path] = []  # this process's folder for them
+
+
+def _film_store() -> Path:
+    """A folder for this process's generated films, removed when it exits."""
+    if not _store:
+        _store.append(Path(tempfile.mkdtemp(prefix="gridgen-")))
+        atexit.register(shutil.rmtree, _store[0], ignore_errors=True)
+    return _store[0]
+
+
 def flash_beep_film(path: Path, events_s: list[float], seconds: float, *, fps: int = 24,
                     size: tuple[int, int] = (128, 72), shade: int = 60,
                     flash_len: int = 1) -> Path:
-    """A dim film that turns white for flash_len frames, and beeps, at each event time."""
+    """A dim film that turns white for flash_len frames, and beeps, at each event time.
+
+    The same arguments give the same film: it is encoded once per test session and copied
+    to `path` (a test's own copy, which it may change) after that."""
+    key = (tuple(events_s), seconds, fps, tuple(size), shade, flash_len)
+    made = _made.get(key)
+    if made is None:
+        made = _film_store() / f"film-{len(_made)}.mp4"
+        _flash_beep_film(made, events_s, seconds, fps=fps, size=size, shade=shade,
+                         flash_len=flash_len)
+        _made[key] = made
+    shutil.copyfile(made, path)
+    return Path(path)
+
+
+def _flash_beep_film(path: Path, events_s: list[float], seconds: float, *, fps: int,
+                     size: tuple[int, int], shade: int, flash_len: int) -> Path:
     flash_frames = {round(t * fps) + j for t in events_s for j in range(flash_len)}
     audio = np.zeros(round(seconds * SR), np.float32)
     for t in events_s:
