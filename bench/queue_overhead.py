@@ -756,9 +756,14 @@ def before_run(rev: str, args: Any, work: str) -> dict[str, Any]:
            "--raised-limit", str(args.raised_limit), "--skip-plan", "--json", out]
     cmd += ["--skip-redis"] if args.skip_redis else []
     cmd += ["--skip-postgres"] if args.skip_postgres else []
-    for flag, on in (("--quick", args.quick), ("--skip-sqlite", args.skip_sqlite)):
+    for flag, on in (("--quick", args.quick), ("--skip-sqlite", args.skip_sqlite),
+                     ("--profile", args.profile)):
         if on and flag in code:  # an older bench without the option runs everything
             cmd.append(flag)
+    if "--profile-targets" in code:
+        cmd += ["--profile-targets", str(args.profile_targets)]
+    if '"--before"' in code:  # that bench must not run its own before run
+        cmd += ["--before", ""]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAMPLEMILL_")}
     env["PYTHONPATH"] = tree
     log(f"before ({rev}): {' '.join(cmd[1:])} in {tree}")
@@ -861,6 +866,9 @@ def fmt_table(results: dict[str, Any], args: Any) -> str:
                      "broker; msgs: task messages the scheduler sent (after)")
     if results.get("profile"):
         lines += fmt_profile(results["profile"])
+        if (results.get("before") or {}).get("profile"):
+            lines += [f"   before ({args.before}), same command:"]
+            lines += fmt_profile(results["before"]["profile"])[2:]
     if not results["plan"]:
         return "\n".join(lines)
     lines.append("")
