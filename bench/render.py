@@ -155,24 +155,99 @@ def kinds_table(folder: Path, kinds: list[str], side: int, seconds: float) -> li
     return rows
 
 
-def _render_chunks(args) -> tuple[int, float, int]:
-    """Worker: render chunks to segments; (frames, seconds, peak RSS kB)."""
-    scene_path, layout_arrays, data_path, chunks, out_dir, codec, threads = args
+def _render_chunks(args) -> dict:
+    """Worker: render chunks to segments, optionally pinned to one CPU; its frames, seconds,
+    CPU seconds (all its threads), peak RSS kB and thread count."""
+    scene_path, layout_arrays, data_path, chunks, out_dir, codec, threads, cpu = args
     import numba
 
     from worker.render.engine.scene import Scene
 
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})  # held to one core: the OS cannot lend it the other
     numba.set_num_threads(threads)
     scene = Scene.load(scene_path)
     layout = StoreLayout.plan(*layout_arrays)
     data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
     draw_frame(scene, data, layout, 0)  # compile / load the kernel outside the timing
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = 0
     for a, b in chunks:
-        n += encode_segment(Path(out_dir) / f"{a:06d}.mp4", iter_frames(scene, data, layout, a, b),
+        n += encode_segment(Path(out_dir) / f"{a:06d}.mp4",
+                            iter_frames(scene, data, layout, a, b, threads=threads),
                             scene.width, scene.height, scene.fps, codec)
-    return n, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    secs, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return {"frames": n, "secs": secs, "cpu": cpu_s,
+            "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def frame_split(scene, data: np.ndarray, layout: StoreLayout, chunks, codec: VideoCodec) -> dict:
+    """CPU ms per frame of each step of a one-thread worker, in this thread (x264 threads=1,
+    compositor 1 thread, one after the other): evaluate keyframes, composite, encode."""
+    import numba
+
+    from worker.render.engine.encode import SegmentWriter
+    from worker.render.engine.raster import clear, draw_clips, frame_planes, new_frame
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    buf = new_frame(scene.width, scene.height)
+    t = {"state": 0.0, "composite": 0.0, "encode": 0.0}
+    n = 0
+    clock = time.thread_time
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for a, b in chunks:
+                with SegmentWriter(Path(tmp) / f"{a}.mp4", scene.width, scene.height, scene.fps,
+                                   replace(codec, threads=1)) as seg:
+                    for f in range(a, b):
+                        c0 = clock()
+                        st = scene.state(f)
+                        lev = layout.level_for(st.clip, st.sw, st.sh)
+                        k = np.minimum(st.k, layout.nframes[st.clip] - 1)
+                        off = layout.frame_offset(st.clip, lev, k)
+                        c1 = clock()
+                        clear(buf, scene.width, scene.height)
+                        if st.clip.size:
+                            draw_clips(*frame_planes(buf, scene.width, scene.height), data, off,
+                                       layout.lw[st.clip, lev], layout.lh[st.clip, lev],
+                                       st.cx, st.cy, st.sw, st.sh, np.cos(st.rotation),
+                                       np.sin(st.rotation), st.brightness, st.alpha)
+                        c2 = clock()
+                        seg.write(buf)
+                        c3 = clock()
+                        t["state"] += c1 - c0
+                        t["composite"] += c2 - c1
+                        t["encode"] += c3 - c2
+                        n += 1
+    finally:
+        numba.set_num_threads(before)
+    return {k: 1000 * v / n for k, v in t.items()}
+
+
+def _copy_kernel(args) -> float:
+    """Worker: stream `per_frame` bytes read and written per 'frame' through buffers far larger
+    than the caches, pinned to one CPU; returns frames/s."""
+    cpu, per_frame, frames = args
+    os.sched_setaffinity(0, {cpu})
+    ring = 48
+    src = np.ones((ring, per_frame), np.uint8)
+    dst = np.zeros((ring, per_frame), np.uint8)
+    t0 = time.perf_counter()
+    for i in range(frames):
+        np.copyto(dst[i % ring], src[(i * 7) % ring])
+    return frames / (time.perf_counter() - t0)
+
+
+def copy_scaling(per_frame: int, frames: int) -> dict:
+    """The memory system's own scaling: one copy worker pinned to CPU 0 against two pinned to
+    CPUs 0 and 1, each moving per_frame bytes a frame (read + write)."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        one = pool.apply(_copy_kernel, ((0, per_frame, frames),))
+    with ctx.Pool(2) as pool:
+        two = sum(pool.map(_copy_kernel, [(c, per_frame, frames) for c in (0, 1)]))
+    return {"one": one, "two": two, "gbs_one": one * 2 * per_frame / 1e9, "load": load()}
 
 
 def bench_proliferation(folder: Path, n_chunks: int) -> dict:
@@ -187,29 +262,39 @@ def bench_proliferation(folder: Path, n_chunks: int) -> dict:
     out = {"store_gb": layout.total / 1e9, "clips": scene.n, "frames_total": scene.n_frames,
            "chunks": chunks, "codec": codec}
     with tempfile.TemporaryDirectory() as tmp, ctx.Pool(1) as pool:
-        n, secs, rss = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp,
-                                                    codec, 2),))
-        out.update(one_fps=n / secs, one_rss_gb=rss / 1e6, one_load=load())
-    # Scaling across workers: one worker process held to one core (x264 and the compositor on
-    # one thread) against two such; on this 2-core box a 2-thread worker already fills both.
+        r = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp, codec, 2,
+                                         None),))
+        out.update(one_fps=r["frames"] / r["secs"], one_rss_gb=r["rss"] / 1e6,
+                   one_cores=r["cpu"] / r["secs"], one_load=load())
+    # Scaling across workers: a worker held to one core (x264 threads=1, the compositor on one
+    # numba thread in the encoder's thread, the process pinned to a CPU) against two such, one
+    # per CPU; on this 2-core box a 2-thread worker already fills both.
+    # Each chunk is split in halves, the first halves for one worker and the second for the
+    # other, so both get the same mix of cheap (zoomed-in) and dear (whole grid) frames; the
+    # single worker renders the same halves.
     codec1 = replace(codec, threads=1)
+    halves = [[(a, (a + b) // 2) for a, b in chunks], [((a + b) // 2, b) for a, b in chunks]]
     with tempfile.TemporaryDirectory() as tmp, ctx.Pool(1) as pool:
-        n, secs, _ = pool.apply(_render_chunks, ((scene_path, arrays, data_path, chunks, tmp,
-                                                  codec1, 1),))
-        out.update(one1_fps=n / secs)
+        r = pool.apply(_render_chunks, ((scene_path, arrays, data_path,
+                                         halves[0] + halves[1], tmp, codec1, 1, 0),))
+        out.update(one1_fps=r["frames"] / r["secs"], one1_cores=r["cpu"] / r["secs"],
+                   one1_cpu_ms=1000 * r["cpu"] / r["frames"], one1_load=load())
     with tempfile.TemporaryDirectory() as tmp, ctx.Pool(2) as pool:
-        halves = [chunks[0::2], chunks[1::2]]
         t0 = time.perf_counter()
-        res = pool.map(_render_chunks, [(scene_path, arrays, data_path, h, tmp, codec1, 1)
-                                        for h in halves])
+        res = pool.map(_render_chunks, [(scene_path, arrays, data_path, h, tmp, codec1, 1, c)
+                                        for c, h in enumerate(halves)])
         wall = time.perf_counter() - t0
-        n2 = sum(r[0] for r in res)
-        # wall includes each worker's start-up; also report the workers' own rate
-        out.update(two_fps=n2 / max(r[1] for r in res), two_wall_fps=n2 / wall,
-                   two_rss_gb=max(r[2] for r in res) / 1e6, two_load=load())
-    # composite only, whole timeline sampled
+        n2 = sum(r["frames"] for r in res)
+        # frames over the slower worker's own time; wall includes each worker's start-up
+        out.update(two_fps=n2 / max(r["secs"] for r in res), two_wall_fps=n2 / wall,
+                   two_cores=[r["cpu"] / r["secs"] for r in res],
+                   two_cpu_ms=1000 * sum(r["cpu"] for r in res) / n2,
+                   two_rss_gb=max(r["rss"] for r in res) / 1e6, two_load=load())
     data = np.asarray(np.memmap(data_path, dtype=np.uint8, mode="r"))
     draw_frame(scene, data, layout, 0)
+    out["split"] = frame_split(scene, data, layout, [(a, a + 48) for a, _ in chunks], codec)
+    out["split_load"] = load()
+    # composite only, whole timeline sampled
     frames = np.linspace(0, scene.n_frames - 1, 96).astype(int)
     t0 = time.perf_counter()
     for f in frames:
@@ -357,14 +442,26 @@ def main() -> None:
         print(f"proliferation 128x128 1920x1080@24, {r['clips']} clips, store "
               f"{r['store_gb']:.2f} GB, chunks {r['chunks']}, codec {r['codec']}")
         print(f"  one worker: {r['one_fps']:.1f} frames/s end to end (floor {FPS_FLOOR}), "
-              f"peak RSS {r['one_rss_gb']:.2f} GB, load {r['one_load']}")
-        print(f"  one worker on one core (x264 and compositor 1 thread): {r['one1_fps']:.1f} "
-              f"frames/s")
-        print(f"  two such workers: {r['two_fps']:.1f} frames/s ({r['two_wall_fps']:.1f} with "
-              f"start-up), x{r['two_fps'] / r['one1_fps']:.2f} of one such (floor "
-              f"{SCALING_FLOOR}), x{r['two_fps'] / r['one_fps']:.2f} of one 2-thread worker; "
-              f"peak RSS {r['two_rss_gb']:.2f} GB, load {r['two_load']}")
+              f"{r['one_cores']:.2f} cores busy, peak RSS {r['one_rss_gb']:.2f} GB, "
+              f"load {r['one_load']}")
+        print(f"  one worker held to one core (pinned; x264 and compositor 1 thread): "
+              f"{r['one1_fps']:.1f} frames/s, {r['one1_cores']:.2f} cores busy, "
+              f"{r['one1_cpu_ms']:.1f} ms CPU/frame, load {r['one1_load']}")
+        print(f"  two such workers (CPU 0 and 1): {r['two_fps']:.1f} frames/s "
+              f"({r['two_wall_fps']:.1f} with start-up), x{r['two_fps'] / r['one1_fps']:.2f} of "
+              f"one such (floor {SCALING_FLOOR}), x{r['two_fps'] / r['one_fps']:.2f} of one "
+              f"2-thread worker; cores busy {' + '.join(f'{c:.2f}' for c in r['two_cores'])}, "
+              f"{r['two_cpu_ms']:.1f} ms CPU/frame, peak RSS {r['two_rss_gb']:.2f} GB, "
+              f"load {r['two_load']}")
+        sp = r["split"]
+        print(f"  one-thread frame, CPU ms (48 frames per chunk): evaluate {sp['state']:.1f}, "
+              f"composite {sp['composite']:.1f}, encode {sp['encode']:.1f}, load "
+              f"{r['split_load']}")
         print(f"  composite only: {r['composite_fps']:.1f} frames/s (96 frames over the timeline)")
+        c = copy_scaling(8 * 1920 * 1080 * 3 // 2, 240 if a.quick else 600)
+        print(f"  memory copy kernel, 8 yuv420p 1080p frames (24.9 MB) copied a frame: one "
+              f"worker {c['one']:.1f} frames/s ({c['gbs_one']:.1f} GB/s read+written), two "
+              f"{c['two']:.1f} frames/s, x{c['two'] / c['one']:.2f}, load {c['load']}")
     if only in (None, "baselines"):
         r = bench_baselines(a.work, a.baseline_s, a.skip_moviepy)
         print(f"32x32 grid 1920x1080, {r['frames']} frames, load {r['load']}")

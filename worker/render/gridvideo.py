@@ -131,8 +131,9 @@ def render_chunk(plan: VideoPlan, i: int) -> Path:
     if cache.missing():
         raise ConfigError(f"clip cache {plan.cache.name} is missing sources {cache.missing()}")
     data = np.asarray(cache.data())
-    encode_segment(out, iter_frames(scene, data, cache.layout, a, b), scene.width,
-                   scene.height, scene.fps, plan.codec)
+    # the compositor gets the encoder's thread count: a worker set to one thread uses one core
+    encode_segment(out, iter_frames(scene, data, cache.layout, a, b, threads=plan.codec.threads),
+                   scene.width, scene.height, scene.fps, plan.codec)
     return out
 
 
@@ -213,7 +214,8 @@ def render_excerpt(plan: VideoPlan, start: int, stop: int, out: Path) -> int:
     data = np.asarray(cache.data())
     for i, (a, b) in enumerate(sub.chunks):
         if not sub.segment(i).exists():
-            encode_segment(sub.segment(i), iter_frames(scene, data, cache.layout, a, b),
+            encode_segment(sub.segment(i), iter_frames(scene, data, cache.layout, a, b,
+                                                       threads=plan.codec.threads),
                            scene.width, scene.height, scene.fps, plan.codec)
     render_mix(plan)
     audio = np.load(plan.mix_path)

@@ -49,9 +49,13 @@ class VideoCodec:
     def options(self, fps: int) -> dict[str, str]:
         """libx264 options: preset, crf, closed GOPs of gop_s, deterministic threading."""
         keyint = max(1, round(self.gop_s * fps))
+        # one thread: no slice threads and no lookahead thread (x264 runs in the caller's
+        # thread); more: that many slices, encoded in parallel
+        threading = ("threads=1:lookahead-threads=1:sliced-threads=0" if self.threads == 1
+                     else f"threads={self.threads}:sliced-threads=1")
         return {"preset": self.preset, "crf": str(self.crf),
                 "x264-params": f"keyint={keyint}:min-keyint={min(keyint, fps)}:"
-                               f"open-gop=0:threads={self.threads}:sliced-threads=1"}
+                               f"open-gop=0:{threading}"}
 
 
 _M_MMAP_THRESHOLD, _M_PERTURB = -3, -6

@@ -160,6 +160,46 @@ def _put_rotated(plane, data, base, w, h, cw, ch, y, x, px, py, c, s, su, sv, bl
     _put(plane, y, x, _bilinear(data, base, cw, ch, 0.5 * u, 0.5 * v), black, b, a * k)
 
 
+@numba.njit(nogil=True, cache=True)
+def band_lists(height, width, cx, cy, sw, sh, cs, sn, alpha):
+    """Which clips touch each band of BAND_ROWS rows, in draw order: (start, items) with band
+    b's clips at items[start[b]:start[b + 1]].
+
+    One pass over the clips instead of one per band: with 16k small clips, testing every clip
+    against every band cost more than drawing them. A clip is listed in a band exactly when
+    the per-band test in draw_clips would draw some of its rows there.
+    """
+    nbands = (height + BAND_ROWS - 1) // BAND_ROWS
+    n = cx.size
+    lo = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    count = np.zeros(nbands + 1, np.int64)
+    for i in range(n):
+        lo[i], hi[i] = 0, -1
+        if alpha[i] <= 0.0 or sw[i] <= 0.0 or sh[i] <= 0.0:
+            continue
+        c, s = cs[i], sn[i]
+        half_w = 0.5 * (abs(c) * sw[i] + abs(s) * sh[i])
+        half_h = 0.5 * (abs(s) * sw[i] + abs(c) * sh[i])
+        ya = max(0, math.floor(cy[i] - half_h) - 1)
+        yb = min(height, math.ceil(cy[i] + half_h) + 1)
+        xa = max(0, math.floor(cx[i] - half_w) - 1)
+        xb = min(width, math.ceil(cx[i] + half_w) + 1)
+        if ya >= yb or xa >= xb:
+            continue
+        lo[i], hi[i] = ya // BAND_ROWS, (yb - 1) // BAND_ROWS
+        for b in range(lo[i], hi[i] + 1):
+            count[b + 1] += 1
+    start = np.cumsum(count)
+    items = np.empty(start[-1], np.int64)
+    fill = start[:-1].copy()
+    for i in range(n):
+        for b in range(lo[i], hi[i] + 1):
+            items[fill[b]] = i
+            fill[b] += 1
+    return start, items
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def draw_clips(yp, up, vp, data, off, lw, lh, cx, cy, sw, sh, cs, sn, bright, alpha):
     """Draw clips 0..K-1 in order (back to front) into the Y, U and V planes in place.
@@ -168,10 +208,11 @@ def draw_clips(yp, up, vp, data, off, lw, lh, cx, cy, sw, sh, cs, sn, bright, al
     that level's size, (cx, cy) the centre and sw×sh the size on screen in pixels, (cs, sn) the
     cosine and sine of its clockwise rotation, brightness (1 = as is, 0 = black) and alpha.
     Unrotated clips take a table-driven path (texel pairs per row and per column); rotated
-    ones map every pixel.
+    ones map every pixel. Each band visits only the clips `band_lists` puts in it.
     """
     height, width = yp.shape
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
+    start, items = band_lists(height, width, cx, cy, sw, sh, cs, sn, alpha)
     for band in numba.prange(nbands):
         r0 = band * BAND_ROWS
         r1 = min(height, r0 + BAND_ROWS)
@@ -186,10 +227,9 @@ def draw_clips(yp, up, vp, data, off, lw, lh, cx, cy, sw, sh, cs, sn, bright, al
         ck = np.ones(width, np.float32)
         ones_r = np.ones(BAND_ROWS, np.float32)
         ones_c = np.ones(width, np.float32)
-        for i in range(off.size):
+        for q in range(start[band], start[band + 1]):
+            i = items[q]
             a = alpha[i]
-            if a <= 0.0 or sw[i] <= 0.0 or sh[i] <= 0.0:
-                continue
             c, s = cs[i], sn[i]
             half_w = 0.5 * (abs(c) * sw[i] + abs(s) * sh[i])
             half_h = 0.5 * (abs(s) * sw[i] + abs(c) * sh[i])

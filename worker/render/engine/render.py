@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import av
+import numba
 import numpy as np
 
 from core.errors import ConfigError
@@ -47,18 +48,43 @@ def draw_frame(scene: Scene, data: np.ndarray, layout: StoreLayout, f: int,
     return buf
 
 
-def iter_frames(scene: Scene, data: np.ndarray, layout: StoreLayout, start: int, stop: int,
-                *, ahead: int = 2) -> Iterator[np.ndarray]:
-    """Yield yuv420p buffers for frames start..stop-1, compositing up to `ahead` frames early.
+def compositor_threads(threads: int) -> None:
+    """Hold numba's parallel compositor in the calling thread to `threads` threads.
 
-    The compositor releases the GIL, so it runs beside the encoder; buffers are recycled, so a
-    consumer must be done with a buffer before asking for the next (encoders copy on entry).
+    numba's thread count is per calling thread: setting it in a worker's main thread does not
+    reach the thread that composites ahead of the encoder, which kept using every core.
+    """
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def iter_frames(scene: Scene, data: np.ndarray, layout: StoreLayout, start: int, stop: int,
+                *, ahead: int = 2, threads: int | None = None) -> Iterator[np.ndarray]:
+    """Yield yuv420p buffers for frames start..stop-1.
+
+    With `threads` of 1 every frame is composited in the caller's thread, one after the other,
+    so a worker held to one thread (x264 threads=1) uses one core, not two. Otherwise a
+    compositor thread (on `threads` numba threads, or numba's default) works up to `ahead`
+    frames early beside the encoder: it releases the GIL. Buffers are recycled, so a consumer
+    must be done with a buffer before asking for the next (encoders copy on entry). The
+    frames do not depend on the thread count.
     """
     check_store(scene, layout, data)
+    if threads == 1:
+        before = numba.get_num_threads()
+        compositor_threads(1)
+        try:
+            buf = new_frame(scene.width, scene.height)
+            for f in range(start, stop):
+                yield draw_frame(scene, data, layout, f, buf)
+        finally:
+            numba.set_num_threads(before)
+        return
     bufs = [new_frame(scene.width, scene.height) for _ in range(ahead + 1)]
     pending: deque[Future[np.ndarray]] = deque()
     nxt = start
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="composite") as pool:
+    init, args = (compositor_threads, (threads,)) if threads else (None, ())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="composite", initializer=init,
+                            initargs=args) as pool:
         for _ in range(start, stop):
             while nxt < stop and len(pending) < ahead:
                 pending.append(pool.submit(draw_frame, scene, data, layout, nxt,
