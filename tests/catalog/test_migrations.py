@@ -73,3 +73,18 @@ def test_0007_moves_vectors_out_and_back(catalog: Engine) -> None:
         assert bytes(back[sid]) == vecs[i].tobytes()
     assert back[ids[5]] is None
     command.upgrade(cfg, "head")
+
+
+def test_0008_drops_the_job_index_on_postgresql_only(catalog: Engine) -> None:
+    """0008 leaves samples with the primary key and file_id on PostgreSQL; SQLite keeps
+    (job_id, file_id); downgrading to 0007 brings it back."""
+    def names() -> set[str]:
+        return {i["name"] for i in inspect(catalog).get_indexes("samples")}
+
+    postgres = catalog.dialect.name == "postgresql"
+    assert ("ix_samples_job_id_file_id" in names()) is not postgres
+    cfg = alembic_config(catalog)
+    command.downgrade(cfg, "0007")
+    assert "ix_samples_job_id_file_id" in names()
+    command.upgrade(cfg, "head")
+    assert ("ix_samples_job_id_file_id" in names()) is not postgres
