@@ -90,3 +90,44 @@ def test_power_tracks_level():
     in_db = 20 * np.log10(powers)
     assert np.allclose(np.diff(in_db), -14.0, atol=2.0), powers
     assert all(0 < p < 1 for p in powers)
+
+
+def _glide_tone(hz_of_t, seconds: float) -> np.ndarray:
+    """A phase-continuous 8-partial tone whose frequency follows hz_of_t (no new attack)."""
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(hz_of_t(t)) / SR
+    y = sum(np.sin(h * phase) / h for h in range(1, 9))
+    env = np.minimum(1, t / 0.05) * np.minimum(1, (seconds - t) / 0.05)
+    return (0.3 * y * env / np.abs(y).max()).astype(np.float32)
+
+
+def _change_cue(y: np.ndarray) -> np.ndarray:
+    """The onset novelty's pitch-change cue per sub-frame, streamed as analysis streams."""
+    from worker.analysis.frames import FrameChunk, FrameStream
+
+    stream = FrameStream(SR, with_onsets=True)
+    parts = [stream.push(y[: SR // 2]), stream.push(y[SR // 2 :]), stream.finish()]
+    frames = FrameChunk.concat([p for p in parts if p is not None and len(p)])
+    return frames.conc.reshape(frames.flux.size, -1)[:, 1]
+
+
+@pytest.mark.parametrize("hz", [73.4, 146.8, 440.0])
+def test_legato_pitch_change_stands_out_from_vibrato(hz):
+    """A semitone step without a new attack (legato) raises the pitch-change cue far more than
+    +-40 cent vibrato at 5.5 Hz does, even at 73 Hz where the flux's 46 ms window cannot
+    resolve the step."""
+    legato = _glide_tone(lambda t: np.where(t < 1.0, hz, hz * 2 ** (1 / 12)), 2.0)
+    vibrato = _glide_tone(lambda t: hz * 2 ** (0.4 / 12 * np.sin(2 * np.pi * 5.5 * t)), 2.0)
+    step = round(1.0 * SR / 256)  # the sub-frame of the change
+    at_change = _change_cue(legato)[step - 4 : step + 5].max()
+    steady = _change_cue(vibrato)[26:160].max()  # 0.3 .. 1.85 s: after the attack, before the end
+    assert at_change > 5 * steady, (at_change, steady)
+
+
+@pytest.mark.parametrize("hz", [146.8, 440.0])
+def test_legato_change_is_an_onset_and_vibrato_is_not(hz):
+    legato = _glide_tone(lambda t: np.where(t < 1.0, hz, hz * 2 ** (1 / 12)), 2.0)
+    vibrato = _glide_tone(lambda t: hz * 2 ** (0.4 / 12 * np.sin(2 * np.pi * 5.5 * t)), 2.0)
+    starts = analyze_signal(legato, SR, PARAMS).start
+    assert np.min(np.abs(starts - 1000.0)) <= 50.0, starts
+    assert analyze_signal(vibrato, SR, PARAMS).start.tolist() == [0.0]

@@ -14,6 +14,15 @@ minimum over the next PERSIST sub-frames keeps only energy that stays, so the sp
 note that stops abruptly, a click or a breath does not count while a new note does, however
 softly it begins. Because the flux is of log magnitudes it does not depend on the level of the
 recording, and needs no normalisation over the file (analysis can stream).
+
+A second cue, `change`, sees pitch changes the 46 ms window cannot resolve: in the low register
+(a cello's or tuba's notes a semitone apart lie within one bin of a 1024-sample FFT) and in
+legato, where the new note has no attack and the old one rings on in reverb. It is the same
+kind of rise on a 2048-sample window (10.8 Hz bins) once per feature frame, in quarter-tone
+bands from PITCH_FMIN to PITCH_FMAX: the rise of frame k over the largest of frames k - 2 and
+k - 1 in a band and its neighbours, so vibrato under a quarter tone either way does not count.
+Sub-frame 2k reads frame k's value and sub-frame 2k + 1 frame k + 1's (the frame centred on or
+just after it).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 import scipy.fft
 
@@ -35,26 +45,41 @@ BAND_FMAX = 10000.0
 LOG_GAIN = 100.0
 PERSIST = 4  # sub-frames a rise must last (46 ms)
 TOP_SHARE = 0.1  # `conc` is the share of a sub-frame's flux in its strongest tenth of bands
+CHANGE_WINDOW = 2048  # samples: the pitch-change cue's window (93 ms), one per feature frame
+CHANGE_FMIN = 40.0  # Hz: its quarter-tone bands span these
+CHANGE_FMAX = 5000.0
+CHANGE_BEFORE = 2  # frames a band's new level is compared with
+
+
+CUES = ("conc", "change")  # the channels of Novelty.conc
 
 
 @dataclass
 class Novelty:
-    """Onset novelty per sub-frame, (n, SUB) arrays aligned with n feature frames."""
+    """Onset novelty per sub-frame, arrays aligned with n feature frames."""
 
-    flux: np.ndarray  # persistent log-frequency flux (see module doc)
-    conc: np.ndarray  # 0..1: how concentrated the flux is in few bands (notes) vs all (noise)
-    level: np.ndarray  # dB of the ONSET_HOP samples centred on the sub-frame (fine loudness)
+    flux: np.ndarray  # (n, SUB) persistent log-frequency flux (see module doc)
+    # (n, SUB, len(CUES)): [..., 0] 0..1, how concentrated the flux is in few bands (notes) vs
+    # all (noise); [..., 1] the pitch-change cue (module doc). One array so that FrameChunk's
+    # `conc` field carries both (onsets.split_cues takes them apart).
+    conc: np.ndarray
+    level: np.ndarray  # (n, SUB) dB of the ONSET_HOP samples centred on the sub-frame
 
 
 @lru_cache(maxsize=8)
 def log_filterbank(sr: int) -> np.ndarray:
     """Return a (ONSET_WINDOW // 2 + 1, bands) triangular filterbank, BANDS_PER_OCTAVE per
     octave from BAND_FMIN to min(BAND_FMAX, Nyquist); bands sharing an FFT bin are merged."""
-    n_bins = ONSET_WINDOW // 2 + 1
-    fmax = min(BAND_FMAX, 0.45 * sr)
-    count = int(np.floor(BANDS_PER_OCTAVE * np.log2(fmax / BAND_FMIN)))
-    centres = BAND_FMIN * 2.0 ** (np.arange(count + 2) / BANDS_PER_OCTAVE)
-    bins = np.unique(np.round(centres * ONSET_WINDOW / sr).astype(np.int64))
+    return _bands(ONSET_WINDOW // 2 + 1, ONSET_WINDOW, sr, BAND_FMIN, BAND_FMAX)
+
+
+def _bands(n_bins: int, window: int, sr: int, fmin: float, fmax: float) -> np.ndarray:
+    """Return a (n_bins, bands) triangular filterbank, BANDS_PER_OCTAVE per octave from fmin
+    to min(fmax, 0.45 sr), for an FFT of `window` samples; bands sharing a bin are merged."""
+    fmax = min(fmax, 0.45 * sr)
+    count = int(np.floor(BANDS_PER_OCTAVE * np.log2(fmax / fmin)))
+    centres = fmin * 2.0 ** (np.arange(count + 2) / BANDS_PER_OCTAVE)
+    bins = np.unique(np.round(centres * window / sr).astype(np.int64))
     bins = bins[bins < n_bins]
     fb = np.zeros((n_bins, max(0, bins.size - 2)), np.float32)
     for i in range(bins.size - 2):
@@ -65,11 +90,57 @@ def log_filterbank(sr: int) -> np.ndarray:
     return fb
 
 
-@lru_cache(maxsize=2)
-def _window() -> np.ndarray:
-    """Periodic Hann window of ONSET_WINDOW samples."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(ONSET_WINDOW) / ONSET_WINDOW)).astype(
-        np.float32)
+@lru_cache(maxsize=8)
+def change_filterbank(sr: int) -> np.ndarray:
+    """Return the pitch-change cue's (CHANGE_WINDOW // 2 + 1, bands) filterbank."""
+    return _bands(CHANGE_WINDOW // 2 + 1, CHANGE_WINDOW, sr, CHANGE_FMIN, CHANGE_FMAX)
+
+
+@lru_cache(maxsize=4)
+def _window(size: int = ONSET_WINDOW) -> np.ndarray:
+    """Periodic Hann window of `size` samples."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)).astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True)
+def band_rise(bands: np.ndarray, before: int) -> np.ndarray:
+    """Per row k >= before of log band magnitudes, the sum over bands b of
+    max(0, bands[k, b] - max(bands[k - before .. k - 1, b - 1 .. b + 1])); rows < before: 0."""
+    n, nb = bands.shape
+    out = np.zeros(n, np.float32)
+    for k in range(before, n):
+        total = 0.0
+        for b in range(nb):
+            ref = bands[k - 1, b]
+            for j in range(k - before, k):
+                for c in range(max(0, b - 1), min(nb, b + 2)):
+                    if bands[j, c] > ref:
+                        ref = bands[j, c]
+            r = bands[k, b] - ref
+            if r > 0.0:
+                total += r
+        out[k] = total
+    return out
+
+
+def change_cue(audio: np.ndarray, n_frames: int, hop: int, sr: int) -> np.ndarray:
+    """Return the pitch-change cue of the sub-frames of n_frames frames, (n_frames, SUB).
+
+    Frame j's window is audio[j * hop : j * hop + CHANGE_WINDOW] (the feature frame); frames
+    before 0 and after the audio read silence, as at the ends of a signal (inside a stream
+    those frames belong to the context the caller drops).
+    """
+    pad = CHANGE_BEFORE * hop
+    need = (n_frames + 1) * hop + CHANGE_WINDOW
+    seg = np.zeros(pad + need, np.float32)
+    part = audio[:need]
+    seg[pad : pad + part.size] = part
+    frames = np.lib.stride_tricks.sliding_window_view(seg, CHANGE_WINDOW)[::hop]
+    frames = frames[: n_frames + 1 + CHANGE_BEFORE]  # frames -CHANGE_BEFORE .. n_frames
+    mag = np.abs(scipy.fft.rfft(frames * _window(CHANGE_WINDOW), axis=1))
+    bands = np.log1p(LOG_GAIN * (mag @ change_filterbank(sr))).astype(np.float32)
+    rise = band_rise(bands, CHANGE_BEFORE)[CHANGE_BEFORE:]  # frames 0 .. n_frames
+    return np.stack([rise[:-1], rise[1:]], axis=1)  # sub-frame 2k: frame k; 2k + 1: k + 1
 
 
 def novelty(audio: np.ndarray, n_frames: int, frame_len: int, hop: int, sr: int) -> Novelty:
@@ -98,5 +169,7 @@ def novelty(audio: np.ndarray, n_frames: int, frame_len: int, hop: int, sr: int)
     mid = frames[1 : n_sub + 1, (ONSET_WINDOW - ONSET_HOP) // 2 : (ONSET_WINDOW + ONSET_HOP) // 2]
     level = 10.0 * np.log10(np.einsum("ij,ij->i", mid, mid) / ONSET_HOP + 1e-10)
     shape = (n_frames, SUB)
-    return Novelty(flux.astype(np.float32).reshape(shape), conc.astype(np.float32).reshape(shape),
+    change = change_cue(audio, n_frames, hop, sr) if SUB == 2 else np.zeros(shape, np.float32)
+    cues = np.stack([conc.astype(np.float32).reshape(shape), change.astype(np.float32)], axis=-1)
+    return Novelty(flux.astype(np.float32).reshape(shape), cues,
                    level.astype(np.float32).reshape(shape))

@@ -3,7 +3,7 @@
 1. Candidates: sub-frames where the persistent flux is the largest within +-PEAK_RADIUS
    sub-frames and at least CANDIDATE_MARGIN above its mean over [i - MEAN_BEFORE,
    i + MEAN_AFTER], WAIT sub-frames apart (librosa's peak-picking rules on a finer grid).
-2. Decision: each candidate gets four features (FEATURES) and is an onset when
+2. Decision: each candidate gets five features (FEATURES) and is an onset when
    p = 1 / (1 + exp(-(WEIGHTS . features + BIAS))) >= the threshold set by `delta`. The
    weights are a logistic regression fitted on the tuning split of the real-timbre set
    (`python bench/tune_onsets.py` prints them; tests/analysis/realtimbre.py renders the set).
@@ -34,15 +34,15 @@ MIN_GAP_S = 0.05  # accepted onsets at least this far apart (keep the more proba
 LEVEL_SPAN = 4  # sub-frames averaged either side of a candidate for its level rise
 SHARP_SPAN = 2  # sub-frames either side compared for sharpness
 
-FEATURES = ("log_flux", "conc", "sharpness", "level_rise")
+FEATURES = ("log_flux", "conc", "sharpness", "level_rise", "log_change")
 # Logistic regression on FEATURES, fitted by bench/tune_onsets.py on the tuning split.
-WEIGHTS = np.array([4.1533, 7.4118, -0.1465, -0.0291])
-BIAS = -15.0939
+WEIGHTS = np.array([3.7745, 7.6320, -0.1536, -0.0256, 0.4307])
+BIAS = -15.5141
 # Predicted lateness (ms) of an onset's sub-frame centre, linear in FEATURES (same script).
-TIMING_WEIGHTS = np.array([-7.97, -16.94, -1.14, 0.09])
-TIMING_BIAS = 42.45
+TIMING_WEIGHTS = np.array([-6.03, -16.34, -1.14, 0.08, -2.54])
+TIMING_BIAS = 44.56
 MAX_SHIFT_MS = 30.0
-P_ACCEPT = 0.3  # probability an accepted candidate must reach at the default delta
+P_ACCEPT = 0.25  # probability an accepted candidate must reach at the default delta
 DEFAULT_DELTA = 0.07  # AnalyzeParams.delta's default, which means P_ACCEPT
 DELTA_SCALE = 20.0  # each +0.05 of delta asks e times the odds of an onset
 
@@ -87,10 +87,20 @@ def find_candidates(flux: np.ndarray, lo: int, hi: int, grid: Grid) -> np.ndarra
     return idx[is_max & (x[idx] >= mean + CANDIDATE_MARGIN)]
 
 
-def candidate_features(flux: np.ndarray, conc: np.ndarray, level: np.ndarray,
+def split_cues(cues: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (conc, change) per sub-frame from the novelty's cue channels, flattened or not
+    (novelty.CUES; a bare concentration array gives no change cue)."""
+    c = np.asarray(cues).reshape(n, -1)
+    change = c[:, 1] if c.shape[1] > 1 else np.zeros(n, c.dtype)
+    return c[:, 0], change
+
+
+def candidate_features(flux: np.ndarray, cues: np.ndarray, level: np.ndarray,
                        idx: np.ndarray) -> np.ndarray:
-    """Return the (len(idx), len(FEATURES)) feature matrix of candidates at local indices."""
+    """Return the (len(idx), len(FEATURES)) feature matrix of candidates at local indices;
+    cues as split_cues takes them."""
     n = flux.size
+    conc, change = split_cues(cues, n)
     x = flux.astype(np.float64)
     lev = level.astype(np.float64)
     side = (x[np.maximum(idx - SHARP_SPAN, 0)] + x[np.minimum(idx + SHARP_SPAN, n - 1)]) / 2
@@ -100,8 +110,8 @@ def candidate_features(flux: np.ndarray, conc: np.ndarray, level: np.ndarray,
     a0, a1 = np.minimum(idx + 1, n - 1), np.minimum(idx + 1 + LEVEL_SPAN, n)
     before = (csum[b1] - csum[b0]) / np.maximum(b1 - b0, 1)
     after = (csum[a1] - csum[a0]) / np.maximum(a1 - a0, 1)
-    return np.stack([np.log1p(x[idx]), conc[idx].astype(np.float64), sharp, after - before],
-                    axis=1)
+    return np.stack([np.log1p(x[idx]), conc[idx].astype(np.float64), sharp, after - before,
+                     np.log1p(change[idx].astype(np.float64))], axis=1)
 
 
 def logits(features: np.ndarray) -> np.ndarray:
@@ -139,7 +149,8 @@ class OnsetTracker:
 
     def update(self, flux: np.ndarray, conc: np.ndarray, level: np.ndarray, base: int,
                final: bool) -> list[int]:
-        """Return new onsets (sample positions, increasing) given sub-frames [base, ...)."""
+        """Return new onsets (sample positions, increasing) given sub-frames [base, ...);
+        conc is the novelty's cue channels (novelty.Novelty.conc), flattened or not."""
         end = base + flux.size
         hi = end if final else end - self.grid.lookahead
         out: list[int] = []
