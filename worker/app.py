@@ -18,6 +18,7 @@ from celery.signals import task_postrun, task_prerun, worker_init, worker_proces
 from core.settings import get_settings
 from core.stages import Stage, all_stages
 from db import fault_log
+from worker import redis_transport
 from worker.pipeline import TASK_MODULES
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,12 @@ def create_app() -> Celery:
     """Build the Celery app from the settings."""
     settings = get_settings()
     include = [*TASK_MODULES, *settings.extra_stages]
-    app = Celery("samplemill", broker=settings.resolved_broker_url, include=include)
+    broker = settings.resolved_broker_url
+    app = Celery("samplemill", broker=broker, include=include)
+    if broker.startswith(("redis://", "rediss://")):
+        # kombu's Redis transport, minus the crash of the worker's main process when the
+        # broker restarts while a task is unacked (worker/redis_transport.py)
+        app.conf.broker_transport = redis_transport.TRANSPORT
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
