@@ -3,6 +3,10 @@
 Reliability settings: late acks and reject-on-worker-lost so a killed worker's task is
 re-delivered; prefetch 1 so long tasks don't sit behind each other; a memory cap per child
 and a hard/soft time limit per queue. Results live in the catalog, never in a result backend.
+On Redis, a transport that survives the broker restarting under an unacked task
+(worker/redis_transport.py). After a task that met a dropped or refused catalog connection, its
+targets' attempts are recorded `interrupted` once the catalog answers (db/fault_log.py), so a
+catalog outage that cut work shows in `task_runs`.
 """
 
 from __future__ import annotations
