@@ -53,3 +53,11 @@ def test_a_chord_is_pitched_at_one_of_its_notes(notes):
 def test_a_low_note_with_a_weak_fundamental_keeps_its_pitch(midi):
     hz = _pitch_of(_note(midi, weak_fundamental_db=20.0))
     assert _cents_to_nearest(hz, (midi,)) <= 50, (midi, hz)
+
+
+def test_the_rise_looks_back_no_further_than_a_blocks_context():
+    # kernels.comb_fill_root reads RISE_FRAMES frames back; a block carries CONTEXT frames
+    # before its first kept one, so more would make blocks differ from the whole signal.
+    from worker.analysis import frames, pitch
+
+    assert 0 < pitch.RISE_FRAMES <= frames.CONTEXT

@@ -179,7 +179,8 @@ def lowest_partial(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
 def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: float,
                    max_partial: int, n_harm: int, floor_db: float, keep_low: float,
                    keep_high: float, split_hz: float, take_fill: float, max_mult: int,
-                   partial_floor_db: float, min_partials: int) -> np.ndarray:
+                   partial_floor_db: float, min_partials: int, rise_frames: int,
+                   rise_weight: float) -> np.ndarray:
     """Per frame, the multiple m of f0 whose harmonic comb is best filled (1: keep f0).
 
     Partial k of f0 (k <= max_partial, k f0 <= max_hz) is the peak power within a bin of
@@ -190,7 +191,11 @@ def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
     when its fill reaches keep_low (f0 < split_hz) or keep_high; else the best-filled m >= 2
     whose own partial is within partial_floor_db of the strongest and which has at least
     min_partials partials in range (a candidate near max_hz is judged on too few), if its fill
-    reaches take_fill.
+    reaches take_fill. A candidate's fill gains rise_weight times its partial's rise over the
+    quietest of the rise_frames frames before (0 at 0 dB, full at 20 dB): of a new note and
+    the previous one still ringing, the new one's partial has just risen. rise_frames must not
+    exceed the frames of context a block is computed with (frames.CONTEXT), so blocks give
+    the numbers of the whole signal.
     """
     n, bins = power.shape
     out = np.ones(n, np.int64)
@@ -232,6 +237,19 @@ def comb_fill_root(power: np.ndarray, f0: np.ndarray, bin_hz: float, max_hz: flo
                 num += w * min(1.0, max(0.0, (level[k] + floor_db) / floor_db))
                 den += w
             fill = num / max(den, 1e-9)
+            if m > 1 and rise_weight > 0.0 and f > 0:
+                c = min(int(np.rint(m * g / bin_hz)), bins - 1)
+                now = 0.0
+                for b in range(max(0, c - reach), min(bins, c + reach + 1)):
+                    now = max(now, power[f, b])
+                low = np.inf
+                for r in range(1, min(rise_frames, f) + 1):
+                    q = 0.0
+                    for b in range(max(0, c - reach), min(bins, c + reach + 1)):
+                        q = max(q, power[f - r, b])
+                    low = min(low, q)
+                rise = 10.0 * np.log10((now + 1e-30) / (low + 1e-30))
+                fill += rise_weight * min(1.0, max(0.0, rise / 20.0))
             if m == 1:
                 if fill >= keep:
                     break
