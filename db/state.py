@@ -34,7 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import File, Job, JobStatus, Sample, Target, TargetStatus, TaskRun, utcnow
+from db.bulk import delete_file_samples
+from db.models import File, Job, JobStatus, Target, TargetStatus, TaskRun, utcnow
 
 LOST = "lost"  # TaskRun status of an attempt whose worker vanished
 DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
@@ -656,7 +657,10 @@ def delete_job(session: Session, job_id: int) -> bool:
     artifacts' rows, targets and runs; False when there is no such job."""
     if session.get(Job, job_id) is None:
         return False
-    session.execute(delete(Sample).where(Sample.job_id == job_id))  # no foreign key to cascade
+    # Samples have no foreign key to cascade, and no index on job_id since migration 0008:
+    # delete them by file (indexed), with their vectors.
+    file_ids = list(session.scalars(select(File.id).where(File.job_id == job_id)))
+    delete_file_samples(session, file_ids)
     session.execute(delete(TaskRun).where(TaskRun.job_id == job_id))
     session.execute(delete(Target).where(Target.job_id == job_id))
     session.execute(delete(Job).where(Job.id == job_id))  # the rest cascades
