@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import func, select
 
-from db.engine import session_scope
+from core.settings import Settings, reset_settings
+from db.engine import dispose_engines, session_scope
 from db.models import Artifact, File, Job, JobStatus, Sample, Target, TargetStatus
 from scheduler.cli import main
 from scheduler.run import EXIT_CODES, run_job
@@ -27,6 +29,39 @@ def quiet() -> Console:
 
 def cli(*args: object, input: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def finished_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A catalog holding one job of 3 files (2 samples each) run to the end through real
+    workers, and its id: run once, copied by each test that only reads or steers it after."""
+    root = tmp_path_factory.mktemp("finished-job")
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        settings = configure(monkeypatch, root)
+        outcome = run_job(write_job(root, make_folder(root, 3), samples_per_file=2), settings,
+                          console=quiet())
+        assert outcome.status == JobStatus.DONE and outcome.exit_code == 0, outcome.failures
+        return settings.data_dir / "catalog.sqlite", outcome.job_id
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        dispose_engines()
+
+
+def copy_of(finished: tuple[Path, int], monkeypatch: pytest.MonkeyPatch,
+            tmp_path: Path) -> tuple[Settings, int]:
+    """This test's settings with its own copy of the finished job's catalog."""
+    settings = configure(monkeypatch, tmp_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    source, job_id = finished
+    src, dst = sqlite3.connect(source), sqlite3.connect(settings.data_dir / "catalog.sqlite")
+    try:
+        src.backup(dst)  # a consistent copy, write-ahead log included
+    finally:
+        src.close()
+        dst.close()
+    return settings, job_id
 
 
 def test_partial_failure_is_done_with_failures_and_retry_after_a_fix(
@@ -108,11 +143,9 @@ def test_cancel_resume_and_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert session.scalar(select(func.count()).select_from(Job)) == 1
 
 
-def test_outputs_and_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = configure(monkeypatch, tmp_path)
-    outcome = run_job(write_job(tmp_path, make_folder(tmp_path, 3), samples_per_file=2),
-                      settings, console=quiet())
-    job_id = outcome.job_id
+def test_outputs_and_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            finished_job: tuple[Path, int]) -> None:
+    settings, job_id = copy_of(finished_job, monkeypatch, tmp_path)
     folder = settings.job_output_dir(job_id)
     folder.mkdir(parents=True)
     made = folder / "made.wav"
@@ -137,26 +170,24 @@ def test_outputs_and_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert cli("outputs", job_id).output.strip() == f"error: no job {job_id}"
 
 
-def test_status_counts_dead_work_as_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = configure(monkeypatch, tmp_path)
-    outcome = run_job(write_job(tmp_path, make_folder(tmp_path, 3)), settings, console=quiet())
+def test_status_counts_dead_work_as_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         finished_job: tuple[Path, int]) -> None:
+    settings, job_id = copy_of(finished_job, monkeypatch, tmp_path)
     with session_scope(catalog(settings)) as session:  # as a killed run leaves them
         from db.models import utcnow
 
         session.execute(Target.__table__.update()
-                        .where(Target.job_id == outcome.job_id, Target.stage == "fake_analyze")
+                        .where(Target.job_id == job_id, Target.stage == "fake_analyze")
                         .values(status=TargetStatus.RUNNING, heartbeat_at=utcnow()))
-    fresh = json.loads(cli("status", outcome.job_id, "--json").output)[0]["stages"]
+    fresh = json.loads(cli("status", job_id, "--json").output)[0]["stages"]
     stage = next(s for s in fresh if s["stage"] == "fake_analyze")
     assert (stage["running"], stage["stale"]) == (3, 0)
     monkeypatch.setenv("SAMPLEMILL_LEASE_SECONDS", "0.001")
-    from core.settings import reset_settings
-
     reset_settings()
-    stale = json.loads(cli("status", outcome.job_id, "--json").output)[0]["stages"]
+    stale = json.loads(cli("status", job_id, "--json").output)[0]["stages"]
     stage = next(s for s in stale if s["stage"] == "fake_analyze")
     assert (stage["running"], stage["stale"], stage["eta_seconds"]) == (0, 3, None)
-    assert "stale" in cli("status", outcome.job_id).output
+    assert "stale" in cli("status", job_id).output
 
 
 def test_run_starts_its_workers_again_when_they_die(
