@@ -53,7 +53,7 @@ def _kill_child_mid_task(settings: Settings, tmp_path: Path, files: int) -> None
         cluster.start_scheduler(job_id)
         found: list[tuple[int, int]] = []
         wait_for(lambda: bool(found.append(t) or found[-1]) if (t := _running_target(
-            settings, job_id)) else False, 60, "a running fake_analyze target")
+            settings, job_id)) else False, 180, "a running fake_analyze target")
         target_id, pid = found[-1]
         assert pid != os.getpid() and psutil.Process(pid).name().startswith(("python", "celery"))
         os.kill(pid, signal.SIGKILL)
@@ -93,7 +93,7 @@ def test_whole_worker_killed_then_replaced(tmp_path: Path, monkeypatch: pytest.M
     cluster = Cluster(settings)
     try:
         cluster.start_scheduler(job_id)
-        wait_for(lambda: _running_target(settings, job_id) is not None, 60, "a running target")
+        wait_for(lambda: _running_target(settings, job_id) is not None, 180, "a running target")
         assert cluster.workers.process is not None
         os.killpg(cluster.workers.process.pid, signal.SIGKILL)
         cluster.workers.process.wait()
