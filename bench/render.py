@@ -225,18 +225,18 @@ def frame_split(scene, data: np.ndarray, layout: StoreLayout, chunks, codec: Vid
     return {k: 1000 * v / n for k, v in t.items()}
 
 
-def _copy_kernel(args) -> float:
+def _copy_kernel(args) -> tuple[float, float]:
     """Worker: stream `per_frame` bytes read and written per 'frame' through buffers far larger
-    than the caches, pinned to one CPU; returns frames/s."""
+    than the caches (touched before the timing), pinned to one CPU; (frames/s, CPU ms/frame)."""
     cpu, per_frame, frames = args
     os.sched_setaffinity(0, {cpu})
-    ring = 48
+    ring = 8
     src = np.ones((ring, per_frame), np.uint8)
-    dst = np.zeros((ring, per_frame), np.uint8)
-    t0 = time.perf_counter()
+    dst = np.ones((ring, per_frame), np.uint8)
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(frames):
-        np.copyto(dst[i % ring], src[(i * 7) % ring])
-    return frames / (time.perf_counter() - t0)
+        np.copyto(dst[i % ring], src[(i * 3 + 1) % ring])
+    return frames / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / frames
 
 
 def copy_scaling(per_frame: int, frames: int) -> dict:
@@ -244,10 +244,12 @@ def copy_scaling(per_frame: int, frames: int) -> dict:
     CPUs 0 and 1, each moving per_frame bytes a frame (read + write)."""
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
-        one = pool.apply(_copy_kernel, ((0, per_frame, frames),))
+        one, one_ms = pool.apply(_copy_kernel, ((0, per_frame, frames),))
     with ctx.Pool(2) as pool:
-        two = sum(pool.map(_copy_kernel, [(c, per_frame, frames) for c in (0, 1)]))
-    return {"one": one, "two": two, "gbs_one": one * 2 * per_frame / 1e9, "load": load()}
+        res = pool.map(_copy_kernel, [(c, per_frame, frames) for c in (0, 1)])
+    return {"one": one, "two": sum(r[0] for r in res), "one_ms": one_ms,
+            "two_ms": sum(r[1] for r in res) / 2, "gbs_one": one * 2 * per_frame / 1e9,
+            "load": load()}
 
 
 def bench_proliferation(folder: Path, n_chunks: int) -> dict:
@@ -458,10 +460,11 @@ def main() -> None:
               f"composite {sp['composite']:.1f}, encode {sp['encode']:.1f}, load "
               f"{r['split_load']}")
         print(f"  composite only: {r['composite_fps']:.1f} frames/s (96 frames over the timeline)")
-        c = copy_scaling(8 * 1920 * 1080 * 3 // 2, 240 if a.quick else 600)
+        c = copy_scaling(8 * 1920 * 1080 * 3 // 2, 400 if a.quick else 1000)
         print(f"  memory copy kernel, 8 yuv420p 1080p frames (24.9 MB) copied a frame: one "
               f"worker {c['one']:.1f} frames/s ({c['gbs_one']:.1f} GB/s read+written), two "
-              f"{c['two']:.1f} frames/s, x{c['two'] / c['one']:.2f}, load {c['load']}")
+              f"{c['two']:.1f} frames/s, x{c['two'] / c['one']:.2f}; CPU ms/frame "
+              f"{c['one_ms']:.1f} alone, {c['two_ms']:.1f} two at once; load {c['load']}")
     if only in (None, "baselines"):
         r = bench_baselines(a.work, a.baseline_s, a.skip_moviepy)
         print(f"32x32 grid 1920x1080, {r['frames']} frames, load {r['load']}")
