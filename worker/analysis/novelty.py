@@ -18,9 +18,10 @@ recording, and needs no normalisation over the file (analysis can stream).
 A second cue, `change`, sees pitch changes the 46 ms window cannot resolve: in the low register
 (a cello's or tuba's notes a semitone apart lie within one bin of a 1024-sample FFT) and in
 legato, where the new note has no attack and the old one rings on in reverb. It is the same
-kind of rise on a 2048-sample window (10.8 Hz bins) once per feature frame, in quarter-tone
-bands from PITCH_FMIN to PITCH_FMAX: the rise of frame k over the largest of frames k - 2 and
-k - 1 in a band and its neighbours, so vibrato under a quarter tone either way does not count.
+kind of rise on a 93 ms window (10.8 Hz bins; the signal decimated by 4, so a 512-point FFT)
+once per feature frame, in quarter-tone bands from CHANGE_FMIN to CHANGE_FMAX: the rise of
+frame k over the largest of frames k - 2 and k - 1 in a band and its neighbours, so vibrato
+under a quarter tone either way does not count.
 Sub-frame 2k reads frame k's value and sub-frame 2k + 1 frame k + 1's (the frame centred on or
 just after it).
 """
@@ -33,6 +34,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 import scipy.fft
+import scipy.signal
 
 from worker.analysis.kernels import persistent_rise
 
@@ -47,8 +49,10 @@ PERSIST = 4  # sub-frames a rise must last (46 ms)
 TOP_SHARE = 0.1  # `conc` is the share of a sub-frame's flux in its strongest tenth of bands
 CHANGE_WINDOW = 2048  # samples: the pitch-change cue's window (93 ms), one per feature frame
 CHANGE_FMIN = 40.0  # Hz: its quarter-tone bands span these
-CHANGE_FMAX = 5000.0
+CHANGE_FMAX = 2500.0  # (and below 0.45 of the decimated rate)
 CHANGE_BEFORE = 2  # frames a band's new level is compared with
+CHANGE_DECIMATE = 4  # the cue reads the signal decimated by this (5.5 kHz at 22.05 kHz)
+DECIMATE_TAPS = 33
 
 
 CUES = ("conc", "change")  # the channels of Novelty.conc
@@ -92,8 +96,10 @@ def _bands(n_bins: int, window: int, sr: int, fmin: float, fmax: float) -> np.nd
 
 @lru_cache(maxsize=8)
 def change_filterbank(sr: int) -> np.ndarray:
-    """Return the pitch-change cue's (CHANGE_WINDOW // 2 + 1, bands) filterbank."""
-    return _bands(CHANGE_WINDOW // 2 + 1, CHANGE_WINDOW, sr, CHANGE_FMIN, CHANGE_FMAX)
+    """Return the pitch-change cue's filterbank on the decimated signal's spectrum,
+    (CHANGE_WINDOW // CHANGE_DECIMATE // 2 + 1, bands)."""
+    win = CHANGE_WINDOW // CHANGE_DECIMATE
+    return _bands(win // 2 + 1, win, sr // CHANGE_DECIMATE, CHANGE_FMIN, CHANGE_FMAX)
 
 
 @lru_cache(maxsize=4)
@@ -123,21 +129,48 @@ def band_rise(bands: np.ndarray, before: int) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def decimate(x: np.ndarray, taps: np.ndarray, factor: int, n_out: int) -> np.ndarray:
+    """Return n_out samples of x low-pass filtered by the odd-length FIR `taps` (centred) and
+    kept every `factor`-th: out[j] = sum_k taps[k] x[factor j + k - len(taps) // 2], zeros
+    outside x. Only the kept samples are computed."""
+    half = taps.size // 2
+    out = np.zeros(n_out, np.float32)
+    for j in range(n_out):
+        c = factor * j - half
+        acc = 0.0
+        for k in range(max(0, -c), min(taps.size, x.size - c)):
+            acc += taps[k] * x[c + k]
+        out[j] = acc
+    return out
+
+
+@lru_cache(maxsize=2)
+def _decimation_taps() -> np.ndarray:
+    """The anti-aliasing FIR of the cue's decimation (cut-off 90 % of the new Nyquist)."""
+    return scipy.signal.firwin(DECIMATE_TAPS, 0.9 / CHANGE_DECIMATE).astype(np.float32)
+
+
 def change_cue(audio: np.ndarray, n_frames: int, hop: int, sr: int) -> np.ndarray:
     """Return the pitch-change cue of the sub-frames of n_frames frames, (n_frames, SUB).
 
-    Frame j's window is audio[j * hop : j * hop + CHANGE_WINDOW] (the feature frame); frames
-    before 0 and after the audio read silence, as at the ends of a signal (inside a stream
-    those frames belong to the context the caller drops).
+    Frame j's window is audio[j * hop : j * hop + CHANGE_WINDOW] (the feature frame), read
+    after decimating by CHANGE_DECIMATE (the bands end below the new Nyquist), so the FFT is
+    CHANGE_WINDOW // CHANGE_DECIMATE long at the same 10.8 Hz resolution. Frames before 0 and
+    after the audio read silence, as at the ends of a signal (inside a stream those frames
+    belong to the context the caller drops).
     """
+    q = CHANGE_DECIMATE
     pad = CHANGE_BEFORE * hop
     need = (n_frames + 1) * hop + CHANGE_WINDOW
     seg = np.zeros(pad + need, np.float32)
     part = audio[:need]
     seg[pad : pad + part.size] = part
-    frames = np.lib.stride_tricks.sliding_window_view(seg, CHANGE_WINDOW)[::hop]
+    low = decimate(seg, _decimation_taps(), q, seg.size // q)
+    win = CHANGE_WINDOW // q
+    frames = np.lib.stride_tricks.sliding_window_view(low, win)[:: hop // q]
     frames = frames[: n_frames + 1 + CHANGE_BEFORE]  # frames -CHANGE_BEFORE .. n_frames
-    mag = np.abs(scipy.fft.rfft(frames * _window(CHANGE_WINDOW), axis=1))
+    mag = np.abs(scipy.fft.rfft(frames * _window(win), axis=1))
     bands = np.log1p(LOG_GAIN * (mag @ change_filterbank(sr))).astype(np.float32)
     rise = band_rise(bands, CHANGE_BEFORE)[CHANGE_BEFORE:]  # frames 0 .. n_frames
     return np.stack([rise[:-1], rise[1:]], axis=1)  # sub-frame 2k: frame k; 2k + 1: k + 1

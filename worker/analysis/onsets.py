@@ -36,11 +36,11 @@ SHARP_SPAN = 2  # sub-frames either side compared for sharpness
 
 FEATURES = ("log_flux", "conc", "sharpness", "level_rise", "log_change")
 # Logistic regression on FEATURES, fitted by bench/tune_onsets.py on the tuning split.
-WEIGHTS = np.array([3.7745, 7.6320, -0.1536, -0.0256, 0.4307])
-BIAS = -15.5141
+WEIGHTS = np.array([3.6892, 7.4413, -0.1711, -0.0236, 0.5132])
+BIAS = -15.2095
 # Predicted lateness (ms) of an onset's sub-frame centre, linear in FEATURES (same script).
-TIMING_WEIGHTS = np.array([-6.03, -16.34, -1.14, 0.08, -2.54])
-TIMING_BIAS = 44.56
+TIMING_WEIGHTS = np.array([-5.66, -14.84, -1.12, 0.08, -2.61])
+TIMING_BIAS = 41.93
 MAX_SHIFT_MS = 30.0
 P_ACCEPT = 0.25  # probability an accepted candidate must reach at the default delta
 DEFAULT_DELTA = 0.07  # AnalyzeParams.delta's default, which means P_ACCEPT
