@@ -35,12 +35,18 @@ def scene_sample(scenes_film):
     return sample_video(scenes_film.path, "scenes.mp4", rate=5.0, thumb_width=48)
 
 
+@pytest.fixture(scope="module")
+def scene_layouts(scene_sample):
+    """The FAST layouts of the scenes sample, computed once for the tests that read them."""
+    return compute_layouts(scene_sample, FAST)
+
+
 def _labels(film, sample):
     return np.array([film.shot_at(round(t * 25)).scene for t in sample.t])
 
 
-def test_frames_of_a_scene_are_neighbours(scenes_film, scene_sample):
-    layouts = compute_layouts(scene_sample, FAST)
+def test_frames_of_a_scene_are_neighbours(scenes_film, scene_sample, scene_layouts):
+    layouts = scene_layouts
     assert set(layouts) == {"tsne_gray", "mds_gray", "tsne_hsl", "mds_hsl"}
     labels = _labels(scenes_film, scene_sample)
     scores = {name: knn_label_score(xy, labels, k=10) for name, xy in layouts.items()}
@@ -59,8 +65,9 @@ def test_umap_layout_when_installed(scenes_film, scene_sample):
     assert score >= 0.85
 
 
-def test_written_map_has_the_seed_shape_sprites_and_picture(scene_sample, tmp_path):
-    layouts = compute_layouts(scene_sample, FAST)
+def test_written_map_has_the_seed_shape_sprites_and_picture(scene_sample, scene_layouts,
+                                                            tmp_path):
+    layouts = scene_layouts
     files = write_map(tmp_path, scene_sample, layouts, FAST, name="scenes")
     items = json.loads(files.json.read_text())
     assert len(items) == len(scene_sample) == 240  # 48 s at 5 frames per second
