@@ -252,10 +252,10 @@ def copy_scaling(per_frame: int, frames: int) -> dict:
             "load": load()}
 
 
-def bench_proliferation(folder: Path, n_chunks: int) -> dict:
+def bench_proliferation(folder: Path, n_chunks: int, chunk_s: float = 10.0) -> dict:
     comp, layout, data_path, scene_path = synthetic_plan(128, 1920, 1080, folder)
     scene = comp.scene
-    chunk = 10 * scene.fps
+    chunk = max(2, round(chunk_s * scene.fps))
     starts = np.linspace(0, scene.n_frames - chunk, n_chunks).astype(int) // chunk * chunk
     chunks = [(int(a), int(a) + chunk) for a in starts]
     codec = VideoCodec()
@@ -424,6 +424,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="fewer chunks and frames: a few minutes in all")
     ap.add_argument("--chunks", type=int, default=3)
+    ap.add_argument("--chunk-s", type=float, default=10.0,
+                    help="seconds per proliferation chunk (shorter: a quicker scaling check)")
     ap.add_argument("--baseline-s", type=float, default=2.0)
     ap.add_argument("--skip-moviepy", action="store_true")
     ap.add_argument("--only", choices=["kinds", "proliferation", "baselines", "cache"])
@@ -440,7 +442,7 @@ def main() -> None:
     if only in (None, "kinds"):
         kinds_table(a.work, kinds, a.side, a.kind_s)
     if only in (None, "proliferation"):
-        r = bench_proliferation(a.work, a.chunks)
+        r = bench_proliferation(a.work, a.chunks, a.chunk_s)
         print(f"proliferation 128x128 1920x1080@24, {r['clips']} clips, store "
               f"{r['store_gb']:.2f} GB, chunks {r['chunks']}, codec {r['codec']}")
         print(f"  one worker: {r['one_fps']:.1f} frames/s end to end (floor {FPS_FLOOR}), "
