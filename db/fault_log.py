@@ -29,9 +29,9 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session
 
 from db.models import Target, TaskRun, utcnow
+from db.state import NO_HEARTBEAT
 
 INTERRUPTED = "interrupted"  # TaskRun status of an attempt a catalog outage cut short
-NO_HEARTBEAT = "worker lost (no heartbeat)"  # what db.state.recover_stale writes on a lost run
 CATALOG_ERRORS = (exc.OperationalError, exc.InterfaceError)
 
 

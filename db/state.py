@@ -39,6 +39,7 @@ from db.models import File, Job, JobStatus, Target, TargetStatus, TaskRun, utcno
 
 LOST = "lost"  # TaskRun status of an attempt whose worker vanished
 DEFERRED = "deferred"  # TaskRun status of an attempt that handed its target back
+NO_HEARTBEAT = "worker lost (no heartbeat)"  # a lost run's error, from recover_stale
 RECENT_RUNS = 5000  # how far back in task_runs a stage's cost is looked for across jobs
 
 
@@ -143,8 +144,9 @@ def _async_commit(session: Session) -> None:
 
     Only for lease bookkeeping (claims, heartbeats): if the server crashes before the flush,
     the claim or beat is lost as if it never happened (the target is queued or looks stale
-    again, and the run's completion, which commits synchronously and would flush it too, is
-    refused by its token). Visibility to other sessions is immediate either way."""
+    again). The WAL is one sequence, so a completion that survives the crash (see `complete`,
+    which commits the same way) has its claim before it; one that does not is redone.
+    Visibility to other sessions is immediate either way."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
 
@@ -539,7 +541,7 @@ def recover_stale(
     session.execute(
         update(TaskRun)
         .where(TaskRun.run_token.in_(lost_tokens), TaskRun.status == TargetStatus.RUNNING)
-        .values(status=LOST, finished_at=utcnow(), error="worker lost (no heartbeat)")
+        .values(status=LOST, finished_at=utcnow(), error=NO_HEARTBEAT)
         .execution_options(synchronize_session=False)
     )
     failed = session.execute(
