@@ -272,6 +272,22 @@ def test_zoom_scales_the_grid_about_the_centre() -> None:
     assert state.sw.max() == pytest.approx(2 * (192 / 6 - 2))
 
 
+def test_frames_do_not_depend_on_the_compositor_threads() -> None:
+    """iter_frames composites inline with threads=1 (no thread started) and in a compositor
+    thread otherwise: the frames are the same bytes either way."""
+    import threading
+
+    scene, data, layout = grid_scene()
+    before = threading.active_count()
+    inline = iter_frames(scene, data, layout, 0, 12, threads=1)
+    one = [next(inline).copy()]
+    assert threading.active_count() == before  # nothing runs beside the caller
+    one += [b.copy() for b in inline]
+    two = [b.copy() for b in iter_frames(scene, data, layout, 0, 12, threads=2)]
+    assert len(one) == len(two) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+
+
 def test_segments_join_into_one_file_of_the_planned_length(tmp_path: Path) -> None:
     scene, data, layout = grid_scene()
     codec = VideoCodec(preset="ultrafast", crf=23, gop_s=0.5)
