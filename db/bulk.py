@@ -16,7 +16,8 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import bindparam, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import Sample, SampleVectors
+from db.models import Sample, SampleVectors, SubsetCandidate
+from db.subsets import SubsetParams, fill_candidates
 
 VECTOR_DIM = 39
 VECTOR_BYTES = VECTOR_DIM * 4
@@ -220,26 +221,43 @@ def _write_vectors(session: Session, job_id: int, batches: Sequence[SampleBatch]
 
 
 def delete_file_samples(session: Session, file_ids: Sequence[int]) -> None:
-    """Delete these files' samples and vectors: the one way samples go (no foreign keys)."""
+    """Delete these files' samples, vectors and stored subset candidates: the one way samples
+    go (no foreign keys)."""
     for start in range(0, len(file_ids), _DELETE_CHUNK):
         chunk = list(file_ids[start : start + _DELETE_CHUNK])
         session.execute(delete(SampleVectors).where(SampleVectors.file_id.in_(chunk)))
+        session.execute(delete(SubsetCandidate).where(SubsetCandidate.file_id.in_(chunk)))
         session.execute(delete(Sample).where(Sample.file_id.in_(chunk)))
 
 
-def replace_many(session: Session, *, job_id: int, batches: Sequence[SampleBatch]) -> int:
-    """Delete the batches' files' samples and insert the new ones in the session's transaction."""
-    delete_file_samples(session, [b.file_id for b in batches])
+def replace_many(
+    session: Session,
+    *,
+    job_id: int,
+    batches: Sequence[SampleBatch],
+    subset_specs: Sequence[SubsetParams] = (),
+) -> int:
+    """Delete the batches' files' samples and insert the new ones in the session's transaction.
+
+    With `subset_specs` (the job's [[subset]] entries), each storable spec's per-file stage is
+    then computed for these files and stored (`db.subsets.fill_candidates`: every file passing
+    the spec's filter, read in this transaction, so write the files' statistics first).
+    """
+    file_ids = [b.file_id for b in batches]
+    delete_file_samples(session, file_ids)
     batches = [b for b in batches if b.size]
-    if not batches:
-        return 0
-    cols = _concat(job_id, batches)
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_postgres(session, cols)
-    else:
-        _insert_many(session, cols)
-    _write_vectors(session, job_id, batches)
-    return len(cols["start"])
+    n = 0
+    if batches:
+        cols = _concat(job_id, batches)
+        if session.get_bind().dialect.name == "postgresql":
+            _copy_postgres(session, cols)
+        else:
+            _insert_many(session, cols)
+        _write_vectors(session, job_id, batches)
+        n = len(cols["start"])
+    if subset_specs:
+        fill_candidates(session, file_ids, subset_specs)
+    return n
 
 
 def replace_samples(
@@ -249,14 +267,16 @@ def replace_samples(
     file_id: int,
     columns: Mapping[str, Sequence[Any] | np.ndarray],
     vectors: np.ndarray | None,
+    subset_specs: Sequence[SubsetParams] = (),
 ) -> int:
     """Delete the file's samples and insert the new ones in the session's transaction; the count.
 
     `columns` holds idx (optional: 0..n-1), start, dur, power, hz, note, octave, midi, clarity;
-    `vectors` is (n, 39) float32 or None. Idempotent: re-running leaves the same rows.
+    `vectors` is (n, 39) float32 or None; `subset_specs` as for `replace_many`. Idempotent:
+    re-running leaves the same rows.
     """
     batch = make_batch(file_id, columns, vectors)
-    return replace_many(session, job_id=job_id, batches=[batch])
+    return replace_many(session, job_id=job_id, batches=[batch], subset_specs=subset_specs)
 
 
 def load_vectors(session: Session, sample_ids: Sequence[int]) -> np.ndarray:

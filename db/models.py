@@ -217,6 +217,29 @@ class SampleVectors(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SubsetCandidate(Base):
+    """One file's per-file subset stage for one spec, stored when the file's samples are written.
+
+    `spec_key` is `db.subsets.candidate_key` of the spec's per-file part (sample filter, sort,
+    per-file limit). A file's rows for a key are its ranked samples (their base order and sort
+    key values, so the job-level subset ranks them without reading `samples`) plus one marker
+    row with sample_id 0 saying the set is complete (a file with no candidates has only the
+    marker). Replaced and deleted with the file's samples (`db.bulk.delete_file_samples`); no
+    foreign keys, like samples (bulk writes).
+    """
+
+    __tablename__ = "subset_candidates"
+
+    file_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    spec_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sample_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start: Mapped[float | None] = mapped_column(Float)
+    k0: Mapped[float | None] = mapped_column(Float)
+    k1: Mapped[float | None] = mapped_column(Float)
+    k2: Mapped[float | None] = mapped_column(Float)
+    k3: Mapped[float | None] = mapped_column(Float)
+
+
 class Subset(Base):
     """A named, stored selection of samples for later stages."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -11,13 +12,26 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
-from sqlalchemy import delete, func, insert, select, true
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from core.errors import NotFoundError, QueryError
 from core.stages import StageParams
-from db.models import File, Sample, Subset, SubsetMember
+from db.models import File, Sample, Subset, SubsetCandidate, SubsetMember
 from db.query.compile import compile_filter, join_tables
+from db.query.nodes import SortKey
 from db.query.parser import parse_sort
 from db.query.ranking import apply_stages, key_columns, limit_per, ordered, tune_for_ranking
 
@@ -82,23 +96,61 @@ def per_file_limit(spec: SubsetParams, files: int) -> int | None:
     return max(1, math.ceil(spec.lim / files))
 
 
-def subset_query(  # type: ignore[no-untyped-def]
-    session: Session, job_id: int, spec: SubsetParams, *, lateral: bool | None = None
-):
-    """The SELECT of the subset's sample ids in order (before any shuffle).
+CANDIDATE_KEYS = 4  # sort stages a stored candidate set can carry (columns k0..k3)
+_CANDIDATES_VERSION = 1  # part of every candidate key: bump when the per-file semantics change
 
-    Per-file ranking runs as a LATERAL subquery per passing file (PostgreSQL: small in-memory
-    sorts over an index scan) or as window functions partitioned by file (SQLite, or
-    `lateral=False`); both give the same members.
+
+def _sort_keys(spec: SubsetParams) -> list[SortKey]:
+    return parse_sort(spec.fsort, "samples")
+
+
+def candidate_key(spec: SubsetParams) -> int | None:
+    """A stable 63-bit key of the spec's per-file part (sample filter, sort, per-file limit), or
+    None when its per-file stage cannot be stored ahead of the job's end.
+
+    Storable: `flim` given (or neither limit: the per-file stage keeps every ranked sample),
+    a sample filter on samples' own columns, and at most CANDIDATE_KEYS sort stages, each a
+    number of the sample (or a seeded random order). Without `flim` the per-file limit is
+    ceil(lim ÷ passing files), known only at the end; files' and items' columns may change
+    after a file's samples are written; text keys would need their own columns.
     """
-    keys = parse_sort(spec.fsort, "samples")
-    flim = per_file_limit(spec, passing_files(session, job_id, spec.filter))
-    if lateral is None:
-        lateral = session.get_bind().dialect.name == "postgresql"
-    ffilt = compile_filter(spec.filter, "files")
-    passing = join_tables(select(File.id.label("fid")), "files", ffilt.tables).where(
-        File.job_id == job_id, ffilt.where
-    )
+    if spec.flim is None and spec.lim is not None:
+        return None
+    if compile_filter(spec.ffilter, "samples").tables:
+        return None
+    keys = _sort_keys(spec)
+    if len(keys) > CANDIDATE_KEYS:
+        return None
+    for key in keys:
+        if key.column is not None and (key.column.table != "samples" or key.column.kind != "num"):
+            return None
+    part = {"v": _CANDIDATES_VERSION, "ffilter": spec.ffilter, "fsort": spec.fsort,
+            "flim": spec.flim}  # fmt: skip
+    raw = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).digest()
+    return int.from_bytes(raw[:8], "big") >> 1
+
+
+def _passing(job_id: int | None, file_filter: str, file_ids: Sequence[int] | None = None):  # type: ignore[no-untyped-def]
+    """SELECT fid of the files passing `file_filter`: the job's, or those of `file_ids`."""
+    ffilt = compile_filter(file_filter, "files")
+    stmt = join_tables(select(File.id.label("fid")), "files", ffilt.tables).where(ffilt.where)
+    if job_id is not None:
+        stmt = stmt.where(File.job_id == job_id)
+    if file_ids is not None:
+        stmt = stmt.where(File.id.in_(list(file_ids)))
+    return stmt
+
+
+def per_file_query(  # type: ignore[no-untyped-def]
+    spec: SubsetParams, passing, flim: int | None, *, lateral: bool
+):
+    """The per-file stage: each passing file's samples filtered, staged and cut to `flim`, as a
+    SELECT of `_id`, `_b0` (file id), `_b1` (start) and the sort values `_k0`, `_k1`, ….
+
+    `passing` is a SELECT of file ids labelled `fid`. LATERAL per file (PostgreSQL: small
+    in-memory sorts over an index scan) or windows partitioned by file: the same rows.
+    """
+    keys = _sort_keys(spec)
     sfilt = compile_filter(spec.ffilter, "samples")
     tables = set(sfilt.tables)
     tables |= {k.column.table for k in keys if k.column is not None and k.column.table != "samples"}
@@ -115,21 +167,137 @@ def subset_query(  # type: ignore[no-untyped-def]
         ranked = apply_stages(inner, keys, BASE, target=flim)
         per_stmt = ordered(ranked, keys, BASE, [c.name for c in ranked.c])
         per = (per_stmt.limit(flim) if flim is not None else per_stmt).lateral("per_file")
-        union_in = select(*per.c).select_from(files.join(per, true()))
-    else:
-        inner = inner.where(Sample.file_id.in_(passing.scalar_subquery()))
-        per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
-        if flim is not None:
-            per_file = limit_per(per_file, keys, BASE, "_b0", flim)
-        union_in = select(*per_file.c)
+        return select(*per.c).select_from(files.join(per, true()))
+    inner = inner.where(Sample.file_id.in_(passing.scalar_subquery()))
+    per_file = apply_stages(inner, keys, BASE, target=flim, partition="_b0")
+    if flim is not None:
+        per_file = limit_per(per_file, keys, BASE, "_b0", flim)
+    return select(*per_file.c)
+
+
+def _global(spec: SubsetParams, union_in):  # type: ignore[no-untyped-def]
+    """The global stage over the per-file survivors: staged, ordered, cut to `lim`."""
+    keys = _sort_keys(spec)
     union = apply_stages(union_in, keys, BASE, target=spec.lim)
     stmt = ordered(union, keys, BASE, ["_id"])
     return stmt.limit(spec.lim) if spec.lim is not None else stmt
 
 
-def select_subset(session: Session, job_id: int, spec: SubsetParams) -> list[int]:
-    """The subset's sample ids in order: deterministic for a catalog and a spec."""
-    stmt = subset_query(session, job_id, spec)
+def subset_query(  # type: ignore[no-untyped-def]
+    session: Session, job_id: int, spec: SubsetParams, *, lateral: bool | None = None
+):
+    """The SELECT of the subset's sample ids in order (before any shuffle), from `samples`.
+
+    Per-file ranking runs as a LATERAL subquery per passing file (PostgreSQL: small in-memory
+    sorts over an index scan) or as window functions partitioned by file (SQLite, or
+    `lateral=False`); both give the same members.
+    """
+    flim = per_file_limit(spec, passing_files(session, job_id, spec.filter))
+    if lateral is None:
+        lateral = session.get_bind().dialect.name == "postgresql"
+    passing = _passing(job_id, spec.filter)
+    return _global(spec, per_file_query(spec, passing, flim, lateral=lateral))
+
+
+def candidates_cover(session: Session, job_id: int, spec: SubsetParams) -> bool:
+    """Whether every file of the job that passes the file filter has its stored candidates for
+    this spec (so `candidates_query` gives the subset)."""
+    key = candidate_key(spec)
+    if key is None:
+        return False
+    files = _passing(job_id, spec.filter).subquery("passing")
+    c = SubsetCandidate
+    marker = and_(c.file_id == files.c.fid, c.spec_key == key, c.sample_id == 0)
+    stmt = select(func.count(), func.count(c.file_id)).select_from(files.outerjoin(c, marker))
+    total, marked = session.execute(stmt).one()
+    return int(total) == int(marked)
+
+
+def candidates_query(job_id: int, spec: SubsetParams):  # type: ignore[no-untyped-def]
+    """The SELECT of the subset's sample ids in order from the stored candidates: only the
+    global stage (call when `candidates_cover` holds)."""
+    key = candidate_key(spec)
+    assert key is not None, "the spec's per-file stage is not stored"
+    files = _passing(job_id, spec.filter).subquery("passing")
+    c = SubsetCandidate
+    ks = [getattr(c, f"k{j}").label(f"_k{j}") for j in range(len(_sort_keys(spec)))]
+    union_in = (
+        select(c.sample_id.label("_id"), c.file_id.label("_b0"), c.start.label("_b1"), *ks)
+        .select_from(files.join(c, c.file_id == files.c.fid))
+        .where(c.spec_key == key, c.sample_id != 0)
+    )
+    return _global(spec, union_in)
+
+
+def fill_candidates(
+    session: Session, file_ids: Sequence[int], specs: Sequence[SubsetParams]
+) -> int:
+    """Store the per-file stage of each storable spec for these files (those passing the spec's
+    file filter now), in the session's transaction: the rows `per_file_query` gives, with a
+    marker row per file. Call after the files' samples (and statistics) are written and their
+    old candidates deleted (`db.bulk.replace_many` does both). The number of rows written.
+
+    Specs sharing a per-file part are stored once, for the files passing any of their filters.
+    """
+    by_key: dict[int, list[SubsetParams]] = {}
+    for spec in specs:
+        key = candidate_key(spec)
+        if key is not None:
+            by_key.setdefault(key, []).append(spec)
+    if not by_key or not file_ids:
+        return 0
+    lateral = session.get_bind().dialect.name == "postgresql"
+    table = SubsetCandidate.__table__
+    written = 0
+    for key, group in by_key.items():
+        spec = group[0]
+        filters = {s.filter for s in group}
+        for start in range(0, len(file_ids), _CHUNK):
+            chunk = list(file_ids[start : start + _CHUNK])
+            passing = _passing(None, next(iter(filters)), chunk)
+            if len(filters) > 1:  # files passing any of the group's filters
+                passing = union(*[_passing(None, f, chunk) for f in sorted(filters)]).subquery()
+                passing = select(passing.c.fid)
+            per = per_file_query(spec, passing, spec.flim, lateral=lateral).subquery("per")
+            nkeys = len(_sort_keys(spec))
+            cols = ["file_id", "spec_key", "sample_id", "start", *[f"k{j}" for j in range(nkeys)]]
+            rows = select(per.c._b0, literal(key, BigInteger), per.c._id, per.c._b1,
+                          *[cast(per.c[f"_k{j}"], Float) for j in range(nkeys)])  # fmt: skip
+            marks = passing.subquery("marked")
+            for stmt in (
+                insert(table).from_select(cols, rows),
+                insert(table).from_select(["file_id", "spec_key", "sample_id"], select(
+                    marks.c.fid, literal(key, BigInteger), literal(0, BigInteger))),
+            ):  # fmt: skip
+                result = session.execute(stmt.execution_options(preserve_rowcount=True))
+                written += max(result.rowcount, 0)
+    return written
+
+
+def delete_candidates(session: Session, file_ids: Sequence[int]) -> None:
+    """Forget these files' stored candidates (every spec): their samples are being replaced."""
+    session.execute(delete(SubsetCandidate).where(SubsetCandidate.file_id.in_(list(file_ids))))
+
+
+def job_subset_specs(spec: Mapping[str, Any]) -> list[SubsetParams]:
+    """The [[subset]] entries of a job spec, validated."""
+    return [SubsetParams(**entry) for entry in spec.get("subset", []) or []]
+
+
+def select_subset(
+    session: Session, job_id: int, spec: SubsetParams, *, candidates: bool | None = None
+) -> list[int]:
+    """The subset's sample ids in order: deterministic for a catalog and a spec.
+
+    From the stored per-file candidates when every passing file has them for this spec
+    (`candidates=None`), else from samples; `candidates=False` forces samples, `True` forces
+    the candidates (QueryError when they do not cover the job). Both give the same members.
+    """
+    if candidates is None:
+        candidates = candidates_cover(session, job_id, spec)
+    elif candidates and not candidates_cover(session, job_id, spec):
+        raise QueryError(f"job {job_id}: no stored candidates for every file of this subset")
+    stmt = candidates_query(job_id, spec) if candidates else subset_query(session, job_id, spec)
     tune_for_ranking(session)
     ids = list(session.scalars(stmt))
     if spec.shuffle:

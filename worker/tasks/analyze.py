@@ -22,6 +22,7 @@ def analyze(target_id: TargetIds) -> str:
 def handle(ctx: TargetContext, params: AnalyzeParams) -> None:
     from db.bulk import replace_samples
     from db.query import predicate_mask
+    from db.subsets import job_subset_specs
     from worker.analysis import analyze_file, file_stats
 
     assert ctx.file is not None
@@ -44,10 +45,13 @@ def handle(ctx: TargetContext, params: AnalyzeParams) -> None:
         "clarity": np.nan_to_num(table.clarity),
     }
     with ctx.commit() as session:
-        replace_samples(
-            session, job_id=ctx.job_id, file_id=ctx.file.id, columns=columns, vectors=table.vector
-        )
+        # Statistics first: the job's subset candidates, stored with the samples, are computed
+        # for the file if it passes each subset's file filter (samples, medianPower, ...).
         update_file(session, ctx.file.id, samples=stats["n_samples"],
                     median_power=stats["median_power"], median_hz=stats["median_hz"],
                     median_clarity=stats["median_clarity"], median_dur=stats["median_dur"],
                     bad_packets=faults.bad_packets, nonfinite_samples=faults.nonfinite_samples)
+        replace_samples(
+            session, job_id=ctx.job_id, file_id=ctx.file.id, columns=columns,
+            vectors=table.vector, subset_specs=job_subset_specs(ctx.spec),
+        )
