@@ -83,6 +83,22 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         3600, ge=1, description="Redis transport visibility timeout (s) for unacked messages."
     )
+    catalog_retries: int = Field(
+        20,
+        ge=0,
+        description="Times a task whose claim or commit could not reach the catalog (connection "
+        "refused or dropped) is sent again by Celery before it fails as before (0: never); with "
+        "the default delays 20 cover about the SAMPLEMILL_REQUEUE_SECONDS resend.",
+    )
+    catalog_retry_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Delay before the first such retry; each next one doubles, up to "
+        "SAMPLEMILL_CATALOG_RETRY_MAX_SECONDS, each drawn between half and all of it (jitter).",
+    )
+    catalog_retry_max_seconds: float = Field(
+        60.0, gt=0, description="Longest delay between retries of a task the catalog refused."
+    )
     poll_seconds: float = Field(0.5, gt=0, description="Scheduler loop interval.")
     batch_seconds: float = Field(
         1.0,
