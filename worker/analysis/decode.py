@@ -145,50 +145,40 @@ def _stream_t0(stream) -> float:
 _BATCH_SAMPLES = 32768  # decoded samples handed to the resampler at once (~0.7 s at 44.1 kHz)
 
 
-def _mergeable(frame: av.AudioFrame) -> bool:
-    """True when frames like this one can be rebuilt from their samples (from_ndarray)."""
-    try:
-        av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name,
-                                   layout=frame.layout.name)
-    except (ValueError, TypeError, KeyError, av.FFmpegError):
-        return False
-    return True
-
-
-def _batched(frames: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
-    """Yield the decoded frames merged into frames of about _BATCH_SAMPLES samples.
+def _batched(frames: Iterator[av.AudioFrame], seen: list[int]) -> Iterator[av.AudioFrame]:
+    """Yield the decoded frames merged into frames of about _BATCH_SAMPLES samples, pts unset;
+    seen[0] counts the frames decoded.
 
     The resampler's cost is mostly per call (an AAC frame is only 1024 samples), so merging
     consecutive frames of the same format, layout and rate makes resampling ~3x cheaper; the
-    resampler sees the same samples. A frame of a kind that cannot be rebuilt from its samples
-    is passed through as decoded.
+    resampler sees the same samples. Frames are merged in an AudioFifo (FFmpeg's, one copy in
+    C, any sample format): merging through numpy (to_ndarray, concatenate, from_ndarray) cost
+    as much CPU as resampling. A frame of another format, layout or rate starts a new batch.
     """
-    group: list[np.ndarray] = []
+    fifo: av.AudioFifo | None = None
     key: tuple[str, str, int] = ("", "", 0)
-    count = 0
-    known: dict[tuple[str, str, int], bool] = {}
-
-    def merged() -> av.AudioFrame:
-        arr = group[0] if len(group) == 1 else np.concatenate(group, axis=1)
-        out = av.AudioFrame.from_ndarray(arr, format=key[0], layout=key[1])
-        out.sample_rate = key[2]
-        return out
-
     for frame in frames:
+        seen[0] += 1
         k = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if k not in known:
-            known[k] = _mergeable(frame)
-        if group and (k != key or count >= _BATCH_SAMPLES or not known[k]):
-            yield merged()
-            group, count = [], 0
-        if not known[k]:
-            yield frame
-            continue
-        group.append(frame.to_ndarray())
-        key = k
-        count += frame.samples
-    if group:
-        yield merged()
+        if fifo is not None and k != key:
+            if fifo.samples:
+                yield _drained(fifo)
+            fifo = None
+        if fifo is None:
+            fifo, key = av.AudioFifo(), k
+        frame.pts = None  # the fifo checks pts continuity; gaps/jitter are not ours
+        fifo.write(frame)
+        if fifo.samples >= _BATCH_SAMPLES:
+            yield _drained(fifo)
+    if fifo is not None and fifo.samples:
+        yield _drained(fifo)
+
+
+def _drained(fifo: av.AudioFifo) -> av.AudioFrame:
+    """All samples held in a non-empty fifo as one frame, without a pts."""
+    out = fifo.read()
+    out.pts = None  # let the resampler count samples
+    return out
 
 
 def iter_audio_blocks(
@@ -206,7 +196,7 @@ def iter_audio_blocks(
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         pending: list[np.ndarray] = []
         have = 0
-        decoded_any = False
+        seen = [0]  # frames decoded
         skip = round(_priming_s(container, stream) * sr)  # output samples still to drop
 
         def take(out_frames) -> Iterator[np.ndarray]:
@@ -225,11 +215,9 @@ def iter_audio_blocks(
                 pending[:] = [rest] if rest.size else []
                 have = rest.size
 
-        for frame in _batched(_frames(container, stream, path)):
-            decoded_any = True
-            frame.pts = None  # let the resampler count samples; gaps/jitter are not ours
+        for frame in _batched(_frames(container, stream, path), seen):
             yield from take(resampler.resample(frame))
-        if not decoded_any:
+        if not seen[0]:
             raise MediaError(f"{path}: audio stream holds no decodable frames")
         yield from take(resampler.resample(None))
         if have:
