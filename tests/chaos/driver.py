@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -199,15 +200,19 @@ class Driver:
         if now - state.seen_at[(tid, worker)] < fault.delay:
             return False
         pid = int(worker.rsplit(":", 1)[1])
-        if not self._still_running(tid, worker) or pid not in self.worker_children():
+        look = self._open_runs(tid, worker)
+        if look is None or pid not in self.worker_children():
             fault.ordinal += 1  # that run ended first: aim at the next one
             state.missed += 1
             return False
+        looked_at, open_runs = look
         fault.at = utcnow()
         os.kill(pid, signal.SIGKILL)
         self._killed.add((tid, worker))
         fault.injected, fault.pid, fault.target_ids = True, pid, [tid]
-        fault.detail += f"target {tid} ({_stage_of(snap, tid)}) pid {pid}"
+        fault.looked_at, fault.open_runs = looked_at, open_runs
+        fault.detail += (f"target {tid} ({_stage_of(snap, tid)}) pid {pid}, "
+                         f"{len(open_runs)} open run(s)")
         return True
 
     def _finished(self, snap: Snapshot, group: str) -> bool:
@@ -215,15 +220,29 @@ class Driver:
         total = self.films if group in FILE_STAGES else snap.total.get(group, 0)
         return total > 0 and snap.done.get(group, 0) >= total
 
-    def _still_running(self, tid: int, worker: str) -> bool:
-        """A fresh look: is this run still the target's (a snapshot is ~50 ms old)?"""
+    def _open_runs(self, tid: int, worker: str) -> tuple[datetime, list[int]] | None:
+        """A fresh look just before a kill (a snapshot is ~50 ms old): whether `worker` still
+        runs target `tid` — the target `running` under it *and* the run its token names still
+        open. A target can stay `running` under a process that left it: a run a catalog outage
+        cut is closed `interrupted` by its worker (db/fault_log.py) while the target waits for
+        its lease to run out, and that worker meanwhile runs other targets or none. Returns
+        the look's catalog time and the ids of every run `worker` has open (a batch's claimed
+        targets included), or None when it no longer runs `tid`."""
         try:
             with self.live.engine.connect() as conn:
-                row = conn.execute(select(Target.status, Target.worker)
+                looked_at = utcnow()
+                row = conn.execute(select(Target.status, Target.worker, Target.run_token)
                                    .where(Target.id == tid)).first()
+                if row is None or row[0] != "running" or row[1] != worker:
+                    return None
+                runs = conn.execute(select(TaskRun.id, TaskRun.run_token).where(
+                    TaskRun.job_id == self.live.job_id, TaskRun.worker == worker,
+                    TaskRun.status == "running")).all()
         except Exception:
-            return False
-        return row is not None and row[0] == "running" and row[1] == worker
+            return None
+        if not any(token == row[2] for _, token in runs):
+            return None
+        return looked_at, sorted(run_id for run_id, _ in runs)
 
     def _kill_scheduler(self, fault: Fault) -> None:
         sched = self.live.scheduler

@@ -44,12 +44,17 @@ class Fault:
     target_ids: list[int] = field(default_factory=list)
     running: list[tuple[int, str]] = field(default_factory=list)  # (target, worker) at the fault
     pid: int | None = None
+    # kill-child: the driver's fresh look at the catalog just before the SIGKILL, and the ids
+    # of the killed process's runs that were open (`running`) then
+    looked_at: datetime | None = None
+    open_runs: list[int] = field(default_factory=list)
     detail: str = ""
     # filled by the verification: whether the fault reached any work (None: not judged, taken
     # as injected), and whether that shows in task_runs
     touched: bool | None = None
     visible: bool = False
     evidence: str = ""
+    diagnosis: str = ""  # the full record behind the evidence, printed when a check fails
 
     @property
     def label(self) -> str:

@@ -18,6 +18,7 @@ size and the plan.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -101,7 +102,13 @@ def test_chaos_job_matches_the_fault_free_run(
                  drivers[0].notes else "")
               + ("PROBLEMS:\n  " + "\n  ".join(problems) + "\n" if problems else "all checks "
                  "passed\n"))
+    diagnoses = [f.diagnosis for f in plan.faults if f.diagnosis]
+    if diagnoses:  # the full record behind each fault whose evidence is missing or odd
+        report += "evidence detail:\n" + "\n".join(diagnoses) + "\n"
     (tmp_path / "chaos-report.txt").write_text(report)
+    # every run and fault as recorded, to judge the evidence again without the services
+    (tmp_path / "chaos-runs.json").write_text(json.dumps(
+        {"runs": chaos.runs, "faults": [vars(f) for f in plan.faults]}, default=str, indent=0))
     with capsys.disabled():
         print(report)
     assert not problems, problems

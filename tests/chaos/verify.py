@@ -16,8 +16,10 @@ LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError")
 INTERRUPTED = "interrupted"  # db/fault_log.py: an attempt a catalog outage cut short
 # Celery's own line for a task that raised (worker.log): the independent record of a task a
 # catalog outage cut, whatever the task_runs say
-RAISED_ON_CATALOG = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] raised unexpected: "
+RAISED_ON_CATALOG = re.compile(r"/([\w-]+)\] Task [\w.]+\[([0-9a-f-]{36})\] raised unexpected: "
                                r"\w*(?:OperationalError|InterfaceError)")
+# billiard's line for a pool process that died: its name (the one its log lines carry) and pid
+POOL_EXIT = re.compile(r"Process '([\w-]+)' pid:(\d+) exited with '([^']*)'")
 
 
 def _runs_of(result: RunResult, target_id: int) -> list[dict[str, Any]]:
@@ -41,15 +43,7 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
     kind = fault.kind
     runs = result.runs
     if kind == "kill-child":
-        mine = [r for r in _runs_of(result, fault.target_ids[0])
-                if str(r["worker"]).endswith(f":{fault.pid}")]
-        hit = [r for r in mine if r["status"] == "lost"]
-        fault.visible = bool(hit)
-        fault.evidence = f"run {hit[0]['id']} lost: {hit[0]['error']}" if hit else "no lost run"
-        if not hit and mine and all(r["status"] == "done" for r in mine):
-            # the SIGKILL came in the milliseconds after the run's commit: nothing to lose
-            fault.injected = False
-            fault.evidence = "landed just after the run committed (not counted)"
+        _kill_evidence(fault, result)
     elif kind == "kill-scheduler":
         # the scheduler writes no task_runs of its own: its death shows as work that goes on
         # after the restart (targets it had not yet sent are sent by the next scheduler)
@@ -99,6 +93,91 @@ def find_evidence(fault: Fault, result: RunResult, file_keys: dict[str, str]) ->
                           "absorbed by the download's own retries (no failed run)")
 
 
+def _of_pid(run: dict[str, Any], pid: int | None) -> bool:
+    return pid is not None and str(run["worker"]).rsplit(":", 1)[-1] == str(pid)
+
+
+def _kill_evidence(fault: Fault, result: RunResult) -> None:
+    """A SIGKILLed worker child: judged by every run of that pid, not only the aimed target's.
+
+    The driver fires only when a fresh look at the catalog shows the pid still holding the
+    aimed target's open run, and notes every run the pid had open then (a batch's claimed
+    targets, tests/chaos/driver.py). The runs in the pid's hands at the kill are those open at
+    the look, and any it began or ended between the look and the kill. Each run a dead
+    process held open must end `lost` (a re-delivery takes it over, or the lease runs out):
+
+    - a lost run closed after the kill: the kill touched work and it shows;
+    - a run still `running` once the job is done: nobody closed the dead worker's run (the
+      product does not record the kill);
+    - a run open at the look and absent afterwards: its claim was erased (a PostgreSQL crash
+      forgetting an asynchronously committed claim);
+    - otherwise every run in hand ended by the process itself (done, failed, deferred,
+      interrupted) between the look and the signal: the kill landed just after a commit and
+      touched nothing, which is reported so, and counted as injected."""
+    pid, at = fault.pid, fault.at
+    assert at is not None
+    looked = fault.looked_at or at
+    open_ids = set(fault.open_runs)
+    runs = result.runs
+    mine = [r for r in runs if _of_pid(r, pid)]
+    in_hand = [r for r in mine if r["id"] in open_ids or (
+        r["started_at"] <= at and (r["finished_at"] is None or r["finished_at"] >= looked))]
+    lost = [r for r in in_hand if r["status"] == "lost" and r["finished_at"] is not None
+            and r["finished_at"] >= at]
+    never_closed = [r for r in in_hand if r["status"] == "running"]
+    present = {r["id"] for r in runs}
+    erased = sorted(i for i in open_ids if i not in present)
+    ended = [r for r in in_hand if r not in lost and r not in never_closed]
+    fault.touched = bool(lost or never_closed or erased)
+    fault.visible = bool(lost) and not never_closed and not erased
+    if not fault.touched:
+        fault.evidence = ("touched nothing: the kill landed just after the process ended its "
+                          "runs " + ", ".join(f"{r['id']} ({r['status']}, target "
+                                              f"{r['target_id']})" for r in ended[:3])
+                          if ended else "touched nothing: the process held no run")
+    else:
+        fault.evidence = (f"{len(lost)} run(s) lost"
+                          + (f" (run {lost[0]['id']} target {lost[0]['target_id']}: "
+                             f"{lost[0]['error']})" if lost else "")
+                          + (f"; NOT RECORDED: runs {[r['id'] for r in never_closed][:5]} still "
+                             "running after the job ended" if never_closed else "")
+                          + (f"; ROWS ERASED: runs {erased[:5]} open at the kill are gone"
+                             if erased else ""))
+    if not fault.visible and (fault.touched or not ended):
+        fault.diagnosis = _kill_diagnosis(fault, result, mine, open_ids)
+
+
+def _t(x: datetime | None) -> str:
+    return x.strftime("%H:%M:%S.%f") if x else "-"
+
+
+def _row(r: dict[str, Any]) -> str:
+    return (f"    run {r['id']:>5} target {r['target_id']:>5} {r['stage']:<12} att "
+            f"{r['attempt']:>2} {r['status']:<11} {_t(r['started_at'])} -> "
+            f"{_t(r['finished_at'])} {r['worker']} {str(r['error'] or '')[:90]}")
+
+
+def _kill_diagnosis(fault: Fault, result: RunResult, mine: list[dict[str, Any]],
+                    open_ids: set[int]) -> str:
+    """Everything known about one kill: the driver's look, every run of the killed pid and of
+    the aimed target, and the worker log's lines about that process."""
+    tid = fault.target_ids[0] if fault.target_ids else None
+    lines = [f"{fault.label} pid {fault.pid}: looked {_t(fault.looked_at)}, killed {_t(fault.at)}, "
+             f"aimed at target {tid}; runs open at the look: {sorted(open_ids)}",
+             f"  every run of pid {fault.pid}:", *(_row(r) for r in mine)]
+    if tid is not None:
+        lines += [f"  every run of target {tid}:", *(_row(r) for r in _runs_of(result, tid))]
+    log = result.worker_log.splitlines()
+    names = set(re.findall(rf"Process '([\w-]+)' pid:{fault.pid} ", result.worker_log))
+    about = [ln for ln in log if f"pid:{fault.pid} " in ln
+             or any(f"/{n}]" in ln for n in names)
+             or (tid is not None and re.search(rf"\b{tid}\b", ln) and "target" in ln)]
+    lines += [f"  worker.log about pid {fault.pid} ({', '.join(sorted(names)) or 'no name'}), "
+              f"last {min(len(about), 25)} of {len(about)}:", *("    " + ln[:200]
+                                                            for ln in about[-25:])]
+    return "\n".join(lines)
+
+
 def _postgres_evidence(fault: Fault, result: RunResult) -> None:
     """A PostgreSQL crash touches the attempts that were inside a catalog transaction (claim,
     commit, failure) or whose claim the restarted server forgot: each must show as a run
@@ -106,9 +185,10 @@ def _postgres_evidence(fault: Fault, result: RunResult) -> None:
     not depend on task_runs say which attempts it touched: the runs the driver saw running at
     the crash (each must have a row of its worker's), and Celery's log line of every task
     that raised a catalog error (each must be named by an interrupted row, or by a lost one
-    whose lease ran out first). Runs that were computing outside any transaction through the
-    outage commit after it: they were not touched, and when every run was like that the fault
-    touched nothing and says so."""
+    whose lease ran out first, or — its process SIGKILLed before it could name the task —
+    be that pid's run lost after the crash). Runs that were computing outside any
+    transaction through the outage commit after it: they were not touched, and when every run
+    was like that the fault touched nothing and says so."""
     runs = result.runs
     assert fault.at is not None
     until = fault.until or fault.at
@@ -118,9 +198,25 @@ def _postgres_evidence(fault: Fault, result: RunResult) -> None:
             and any(w in str(r["error"]) for w in LINK_WORDS)]
     lost = [r for r in alive if r["status"] == "lost"]
     evidence = cut + link + lost
-    raised = set(RAISED_ON_CATALOG.findall(result.worker_log))
+    raised = {task: process for process, task in RAISED_ON_CATALOG.findall(result.worker_log)}
     named = " ".join(str(r["error"]) for r in runs if r["status"] in (INTERRUPTED, "lost"))
-    unrecorded = sorted(t for t in raised if t not in named)
+    # a task's process records its cut attempt after the task, once the catalog answers
+    # (worker/app.py); a process SIGKILLed meanwhile (a kill-child fault landing in the wait)
+    # cannot name the task, and its attempt's row ends `lost` when the lease runs out: that
+    # lost row, of that pid, closed after the crash, is the attempt's record
+    killed = {name: int(pid) for name, pid, how in POOL_EXIT.findall(result.worker_log)
+              if "SIGKILL" in how}
+    unrecorded, killed_first = [], []
+    for task, process in sorted(raised.items()):
+        if task in named:
+            continue
+        pid = killed.get(process)
+        if pid is not None and any(
+                _of_pid(r, pid) and r["status"] == "lost" and r["finished_at"] is not None
+                and r["finished_at"] >= fault.at for r in runs):
+            killed_first.append(task)
+        else:
+            unrecorded.append(task)
     erased = [(t, w) for t, w in fault.running
               if not any(r["target_id"] == t and r["worker"] == w for r in runs)]
     fault.touched = bool(evidence or raised or erased)
@@ -130,12 +226,27 @@ def _postgres_evidence(fault: Fault, result: RunResult) -> None:
         fault.evidence = (f"touched nothing: {len(done_after)} runs computed through the "
                           "outage and committed after it")
         return
-    fault.evidence = (f"{len(cut)} interrupted, {len(link)} failed, {len(lost)} lost; "
-                      f"{len(raised)} tasks raised on it (log), {len(done_after)} committed "
-                      "after it" + (f"; NOT RECORDED: tasks {unrecorded[:3]}" if unrecorded
-                                    else "")
-                      + (f"; ROWS ERASED: runs {erased[:3]}" if erased else "")
+    fault.evidence = ((f"NOT RECORDED: tasks {unrecorded[:3]}; " if unrecorded else "")
+                      + (f"ROWS ERASED: runs {erased[:3]}; " if erased else "")
+                      + f"{len(cut)} interrupted, {len(link)} failed, {len(lost)} lost; "
+                      f"{len(raised)} tasks raised on it (log)"
+                      + (f", {len(killed_first)} of them killed before naming it (their runs "
+                         "lost)" if killed_first else "")
+                      + f"; {len(done_after)} committed after it"
                       + (f"; {str(evidence[0]['error'])[:70]}" if evidence else ""))
+    if not fault.visible:
+        log = result.worker_log.splitlines()
+        lines = [f"{fault.label} at {_t(fault.at)} until {_t(until)}: running then "
+                 f"{fault.running}; raised {sorted(raised.items())}; killed pool processes "
+                 f"{killed}", "  runs alive in the outage, or interrupted, failed or lost "
+                 "around it:"]
+        lines += [_row(r) for r in runs if _between(r, fault.at, until, 60.0)
+                  and (r in alive or r["status"] != "done")]
+        for task in unrecorded:
+            lines.append(f"  worker.log about task {task} and its process {raised[task]}:")
+            lines += ["    " + ln[:200] for ln in log
+                      if task in ln or f"/{raised[task]}]" in ln][-15:]
+        fault.diagnosis = "\n".join(lines)
 
 
 def table(plan: Plan, job_ok: bool) -> tuple[str, dict[str, tuple[int, int, int, int]]]:
