@@ -183,14 +183,15 @@ def test_a_catalog_outage_retries_the_task_not_the_scheduler(
         engine.dispose()
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_retry_takes_over_only_its_own_cut_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg: OwnPostgres
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, kind: str
 ) -> None:
     """runner.claim_many with the tokens a retried message carries: a target still held under
     one of them by a live process is taken over at once (its run closed `interrupted`), one
     held under another token is not, and without tokens neither is."""
-    url = pg.create_database("takeover")
+    url = request.getfixturevalue("pg").create_database("takeover") if kind == "postgres" \
+        else None
     settings = configure(monkeypatch, tmp_path, catalog_url=url, lease_seconds=300)
     engine = catalog(settings)
     folder = make_folder(tmp_path, 2)
@@ -276,3 +277,38 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         delays = [runner.catalog_retry_delay(retries, settings) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays), (retries, delays)
         assert len(set(delays)) > 1  # jittered: workers cut together do not return together
+
+
+@pytest.mark.postgres
+def test_spent_retries_fail_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg: OwnPostgres
+) -> None:
+    """A task on its last allowed retry (SAMPLEMILL_CATALOG_RETRIES spent) whose claim is
+    refused raises the catalog error, as before the retries, and sends nothing: the retries are
+    bounded. Run in this process as the worker runs a task (its request pushed, not called
+    directly), on the private PostgreSQL stopped."""
+    from celery._state import _task_stack
+
+    from tests.pipeline_stages import fake_analyze, handle
+
+    url = pg.create_database("spent")
+    settings = configure(monkeypatch, tmp_path, catalog_url=url, catalog_retries=2)
+    engine = catalog(settings)
+    job = submit_file(engine, write_job(tmp_path, make_folder(tmp_path, 1), "spent"))
+    (target,) = _files_and_targets(engine, job, tmp_path / "media", 1)
+    pg.crash()
+    try:
+        fake_analyze.push_request(id="spent-task", retries=2, called_directly=False,
+                                  is_eager=False, args=[target], kwargs={})
+        _task_stack.push(fake_analyze)
+        try:
+            with pytest.raises(sa_exc.OperationalError) as raised:
+                runner.run_target(target, handle)
+            assert runner.catalog_unreachable(raised.value)
+        finally:
+            _task_stack.pop()
+            fake_analyze.pop_request()
+    finally:
+        pg.start()
+    assert _target(engine, target) == (TargetStatus.QUEUED, 0)
+    engine.dispose()
