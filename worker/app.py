@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Retry
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 from core.settings import get_settings
@@ -138,6 +139,8 @@ def _record_catalog_cuts(task_id: str | None = None, task: Any = None, args: Any
         return
     error = fault_log.WATCH.met()
     raised = retval if isinstance(retval, BaseException) else None
+    if isinstance(raised, Retry) and isinstance(raised.exc, BaseException):
+        raised = raised.exc  # retried for the outage (worker/tasks/runner.py): say what cut it
     if raised is not None and fault_log.is_catalog_error(raised):
         error = fault_log.describe(raised)
     if error is None:
