@@ -162,3 +162,31 @@ def test_a_cut_task_whose_process_was_killed_before_naming_it() -> None:
     f = judge(raised)  # the process lived: it had to name the task, and did not
     assert (f.touched, f.visible) == (True, False)
     assert f.evidence.startswith("NOT RECORDED") and "6886b41a" in f.diagnosis
+
+
+def test_a_task_retried_on_the_crash_must_be_named_by_its_cut_attempt() -> None:
+    """Since 81f7634 a task whose claim or commit meets the outage is retried, not raised:
+    Celery's retry line is then the independent record that must be named in task_runs."""
+    at = datetime(2026, 11, 30, 12, 30, 0)
+    s = timedelta(seconds=1)
+    task = "1b9e5d0c-4a53-4bb0-9d0e-2f6a3c1d7e88"
+    log = (f"[2026-11-30 12:30:00,500: INFO/ForkPoolWorker-4] Task samplemill.analyze[{task}] "
+           "retry: Retry in 0.73s: OperationalError('(psycopg.OperationalError) connection "
+           "failed')\n")
+
+    def judge(error: str) -> Fault:
+        fault = Fault("restart-postgres", "analyze", injected=True, at=at, until=at + 2 * s,
+                      running=[(5, "host:777")], target_ids=[5])
+        runs = [_run(40, 5, "interrupted", at - s, at + 3 * s, pid=777, error=error),
+                _run(41, 5, "done", at + 4 * s, at + 5 * s, pid=777)]
+        find_evidence(fault, RunResult(
+            job_status="done", seconds=1.0, samples={}, artifacts={}, artifact_sizes={},
+            tree=set(), leftovers=[], media={}, runs=runs, targets={"done": 1},
+            worker_log=log), {})
+        return fault
+
+    f = judge(f"catalog connection cut (task {task}): OperationalError: connection failed")
+    assert (f.touched, f.visible) == (True, True), f.evidence
+    f = judge("catalog connection cut (task another): OperationalError: connection failed")
+    assert (f.touched, f.visible) == (True, False)
+    assert f.evidence.startswith("NOT RECORDED")

@@ -14,9 +14,11 @@ from tests.chaos.plan import Fault, Plan, group_of
 DISK_WORDS = ("disk", "space", "ENOSPC", "Errno 28")
 LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError")
 INTERRUPTED = "interrupted"  # db/fault_log.py: an attempt a catalog outage cut short
-# Celery's own line for a task that raised (worker.log): the independent record of a task a
-# catalog outage cut, whatever the task_runs say
-RAISED_ON_CATALOG = re.compile(r"/([\w-]+)\] Task [\w.]+\[([0-9a-f-]{36})\] raised unexpected: "
+# Celery's own line for a task that raised, or was retried (worker/tasks/runner.py retries a
+# task whose claim or commit could not reach the catalog), on a catalog error (worker.log):
+# the independent record of a task a catalog outage cut, whatever the task_runs say
+RAISED_ON_CATALOG = re.compile(r"/([\w-]+)\] Task [\w.]+\[([0-9a-f-]{36})\] "
+                               r"(?:raised unexpected|retry: Retry[^:]*): "
                                r"\w*(?:OperationalError|InterfaceError)")
 # billiard's line for a pool process that died: its name (the one its log lines carry) and pid
 POOL_EXIT = re.compile(r"Process '([\w-]+)' pid:(\d+) exited with '([^']*)'")
