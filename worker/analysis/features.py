@@ -16,7 +16,11 @@ from worker.analysis.samples import SampleTable
 VOICED_APERIODICITY = 0.35  # a frame is voiced when YIN's aperiodicity is below this
 MIN_VOICED_FRACTION = 0.3  # a sample is pitched when this share of its frames is voiced
 MIN_VOICED_FRAMES = 2  # ... and at least this many frames (or all, if it has fewer)
-PITCH_SPAN_MS = 300.0  # hz is the median f0 of the voiced frames in the sample's first 300 ms
+PITCH_SPAN_MS = 300.0  # hz comes from the voiced frames in the sample's first 300 ms
+# hz is the weighted median of those frames' f0, each weighted (1 - aperiodicity)^CLARITY_POWER:
+# the clearest frames decide, not the attack transient or a mix with the previous note's
+# release (a plain median: tune split 0.947 -> 0.956, piano 0.78 -> 0.86; flat from 10 to 40).
+CLARITY_POWER = 20.0
 SILENT_RMS = 10.0 ** (-70.0 / 20.0)  # frames quieter than -70 dBFS RMS never count as voiced
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # ASCII
 
@@ -44,6 +48,13 @@ def _attack_weighted(x: np.ndarray, k0: np.ndarray, k1: np.ndarray) -> np.ndarra
     s1 = (c1[k1] - c1[k0]) - k0 * s0
     m = (k1 - k0).astype(np.float64)
     return (m * s0 - s1) / m
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The value of x at half the total weight w, x sorted (the lower one on a tie)."""
+    order = np.argsort(x)
+    cw = np.cumsum(w[order], dtype=np.float64)
+    return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), x.size - 1)])
 
 
 def sample_features(frames: FrameChunk, starts: np.ndarray, ends: np.ndarray,
@@ -78,10 +89,11 @@ def sample_features(frames: FrameChunk, starts: np.ndarray, ends: np.ndarray,
     # later note the onset detector missed (or the next one's reverb) does not pull the median.
     p1 = np.minimum(k1, p0 + max(2, round(PITCH_SPAN_MS * sr / 1000.0 / P.HOP)))
     for i in np.flatnonzero(pitched):
-        f = frames.f0[p0[i] : p1[i]][voiced[p0[i] : p1[i]]]
-        if f.size < 2:
-            f = frames.f0[k0[i] : k1[i]][voiced[k0[i] : k1[i]]]
-        hz[i] = np.median(f)
+        a, b = p0[i], p1[i]
+        if np.count_nonzero(voiced[a:b]) < 2:
+            a, b = k0[i], k1[i]
+        v = voiced[a:b]
+        hz[i] = _weighted_median(frames.f0[a:b][v], (1.0 - frames.aper[a:b][v]) ** CLARITY_POWER)
     # midi: fractional MIDI number of hz (0.0 when unpitched); octave/note from the nearest.
     midi = np.zeros(s.size)
     midi[pitched] = librosa.hz_to_midi(hz[pitched])
