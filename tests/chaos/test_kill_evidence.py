@@ -124,6 +124,20 @@ def test_a_kill_is_judged_by_every_run_the_process_had_in_hand() -> None:
     assert (f.touched, f.visible) == (True, False)
     assert "ROWS ERASED" in f.evidence
 
+    # seed 23 at 12:25: the process's run had been cut by the PostgreSQL crash, the process
+    # was waiting for the catalog to record it when killed, and the task's retry closed it
+    # interrupted after the kill: nothing the outage had not already taken
+    f = _judge([_run(1, 7, "interrupted", at - 4 * s, at + s,
+                     error="catalog connection cut (task x): OperationalError: refused")],
+               open_runs=[1], at=at)
+    assert (f.touched, f.visible) == (False, False)
+    assert "cut by the catalog outage" in f.evidence
+
+    # a run closed done after the kill: a dead process cannot have closed it
+    f = _judge([_run(1, 7, "done", at - s, at + 2 * s)], open_runs=[1], at=at)
+    assert (f.touched, f.visible) == (True, False)
+    assert "CLOSED AFTER THE KILL" in f.evidence and f.diagnosis
+
     # a lost run of the same pid closed before the kill (its lease ran out while it lived)
     # is not the kill's evidence
     f = _judge([_run(1, 7, "lost", at - 9 * s, at - 5 * s),

@@ -14,6 +14,7 @@ from tests.chaos.plan import Fault, Plan, group_of
 DISK_WORDS = ("disk", "space", "ENOSPC", "Errno 28")
 LINK_WORDS = ("connection", "server closed", "terminating", "OperationalError")
 INTERRUPTED = "interrupted"  # db/fault_log.py: an attempt a catalog outage cut short
+COMMIT_SLACK = timedelta(seconds=0.2)  # a commit sent just before the kill, stamped just after
 # Celery's own line for a task that raised, or was retried (worker/tasks/runner.py retries a
 # task whose claim or commit could not reach the catalog), on a catalog error (worker.log):
 # the independent record of a task a catalog outage cut, whatever the task_runs say
@@ -113,9 +114,11 @@ def _kill_evidence(fault: Fault, result: RunResult) -> None:
       product does not record the kill);
     - a run open at the look and absent afterwards: its claim was erased (a PostgreSQL crash
       forgetting an asynchronously committed claim);
+    - a run closed otherwise after the kill: a dead process cannot close a run (reported);
     - otherwise every run in hand ended by the process itself (done, failed, deferred,
-      interrupted) between the look and the signal: the kill landed just after a commit and
-      touched nothing, which is reported so, and counted as injected."""
+      interrupted) between the look and the signal, or had been cut by a catalog outage and
+      was closed `interrupted` by its retry: the kill touched nothing, which is reported so,
+      and counted as injected."""
     pid, at = fault.pid, fault.at
     assert at is not None
     looked = fault.looked_at or at
@@ -129,14 +132,28 @@ def _kill_evidence(fault: Fault, result: RunResult) -> None:
     never_closed = [r for r in in_hand if r["status"] == "running"]
     present = {r["id"] for r in runs}
     erased = sorted(i for i in open_ids if i not in present)
-    ended = [r for r in in_hand if r not in lost and r not in never_closed]
-    fault.touched = bool(lost or never_closed or erased)
-    fault.visible = bool(lost) and not never_closed and not erased
+    closed = [r for r in in_hand if r not in lost and r not in never_closed]
+    # ended by the process itself before the signal (its commit may land a moment after the
+    # driver's clock read `at`): the kill landed just after it
+    ended = [r for r in closed if r["finished_at"] < at + COMMIT_SLACK]
+    # a run a catalog outage had already cut, which the process was waiting to record when it
+    # was killed, closed `interrupted` afterwards by its retry (worker/tasks/runner.py takes
+    # a cut run over at once): the kill took nothing the outage had not
+    cut_before = [r for r in closed if r not in ended and r["status"] == INTERRUPTED
+                  and "catalog" in str(r["error"])]
+    # anything else closed after the kill but `lost`: a dead process cannot close a run
+    odd = [r for r in closed if r not in ended and r not in cut_before]
+    fault.touched = bool(lost or never_closed or erased or odd)
+    fault.visible = bool(lost) and not never_closed and not erased and not odd
     if not fault.touched:
-        fault.evidence = ("touched nothing: the kill landed just after the process ended its "
-                          "runs " + ", ".join(f"{r['id']} ({r['status']}, target "
-                                              f"{r['target_id']})" for r in ended[:3])
-                          if ended else "touched nothing: the process held no run")
+        why = []
+        if ended:
+            why.append("the kill landed just after the process ended its runs " + ", ".join(
+                f"{r['id']} ({r['status']}, target {r['target_id']})" for r in ended[:3]))
+        if cut_before:
+            why.append(f"its runs {[r['id'] for r in cut_before][:3]} had been cut by the "
+                       "catalog outage (closed interrupted by their retry after the kill)")
+        fault.evidence = "touched nothing: " + ("; ".join(why) or "the process held no run")
     else:
         fault.evidence = (f"{len(lost)} run(s) lost"
                           + (f" (run {lost[0]['id']} target {lost[0]['target_id']}: "
@@ -144,8 +161,10 @@ def _kill_evidence(fault: Fault, result: RunResult) -> None:
                           + (f"; NOT RECORDED: runs {[r['id'] for r in never_closed][:5]} still "
                              "running after the job ended" if never_closed else "")
                           + (f"; ROWS ERASED: runs {erased[:5]} open at the kill are gone"
-                             if erased else ""))
-    if not fault.visible and (fault.touched or not ended):
+                             if erased else "")
+                          + (f"; CLOSED AFTER THE KILL: runs "
+                             f"{[(r['id'], r['status']) for r in odd][:5]}" if odd else ""))
+    if not fault.visible and (fault.touched or not (ended or cut_before)):
         fault.diagnosis = _kill_diagnosis(fault, result, mine, open_ids)
 
 
