@@ -247,6 +247,10 @@ def fill_candidates(
     if not by_key or not file_ids:
         return 0
     lateral = session.get_bind().dialect.name == "postgresql"
+    # No JIT (and in-memory sorts) for the rest of this transaction: a catalog whose tables
+    # were never analysed (autovacuum off, a fresh bulk load) gets huge cost estimates, and
+    # JIT compiling each fill statement cost ~0.5 s, 7x the statement (docs/bench-catalog.md).
+    tune_for_ranking(session)
     table = SubsetCandidate.__table__
     written = 0
     for key, group in by_key.items():
