@@ -15,6 +15,12 @@ vectors outside the database would cost the database); --prev a catalog at migra
 (before 0008 dropped the (job_id, file_id) index), written by the same code, for head ÷ 0007.
 PostgreSQL runs print the server's settings that bound inserts (the bench changes none), the
 load average with every progress line and the checkpoints the inserts forced.
+
+Subset candidates (migration 0009): the inserts also store the bench spec's per-file subset
+stage, as the analyze task does for its job's [[subset]] entries (`replace_many` then
+`fill_candidates` in the same transaction; the fill is timed on its own, so the summary gives
+the insert rate with and without it), and the subset is timed from samples and from the stored
+candidates in turn, same members asserted, with the ratio. `--no-candidates` skips both.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from db.engine import create_catalog_engine, get_engine, session_scope
 from db.migrate import upgrade
 from db.models import File, Job, Sample
 from db.query import compile_predicate
-from db.subsets import SubsetParams, create_subset, select_subset
+from db.subsets import SubsetParams, candidates_cover, create_subset, fill_candidates, select_subset
 
 NOTES = np.array(["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B", "-"])
 SPEC = SubsetParams(
@@ -166,14 +172,19 @@ class Side:
     engine: Engine
     old: bool = False
     vectors: bool = True  # False: the new layout with no vectors in the database at all
+    candidates: bool = False  # store the bench spec's per-file subset stage with the samples
 
 
 def populate_sides(sides: list[Side], job_id: int, files: int, samples: int, *, vectors: bool,
-                   first_file_id: int, seed: int = 0) -> dict[str, tuple[int, float]]:  # fmt: skip
+                   first_file_id: int, seed: int = 0, fill: dict[str, float] | None = None,
+                   ) -> dict[str, tuple[int, float]]:  # fmt: skip
     """Insert the same files and samples into every side, chunk by chunk in turn (so machine
     load falls on all alike); {label: (samples inserted, seconds spent in replace_many)}.
 
-    Prints the rate so far and over the last stretch, which shows any sag as tables grow.
+    A side with `candidates` also stores SPEC's per-file subset candidates in each transaction,
+    after the samples, as the analyze task does; those seconds are included, and also added to
+    `fill[label]` on their own. Prints the rate so far and over the last stretch, which shows
+    any sag as tables grow.
     """
     rng = np.random.default_rng(seed)
     mean = max(1, round(samples / files))
@@ -195,6 +206,11 @@ def populate_sides(sides: list[Side], job_id: int, files: int, samples: int, *, 
             t = time.perf_counter()
             with session_scope(side.engine) as s:
                 done[side.label] += write(s, job_id=job_id, batches=mine)
+                if side.candidates:  # what replace_many(..., subset_specs=[SPEC]) does next
+                    f = time.perf_counter()
+                    fill_candidates(s, [b.file_id for b in batches], [SPEC])
+                    if fill is not None:
+                        fill[side.label] = fill.get(side.label, 0.0) + time.perf_counter() - f
             spent[side.label] += time.perf_counter() - t
         fid += count
         if (start // CHUNK_FILES) % 50 == 49:
@@ -333,7 +349,8 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
     if pg:
         log(f"server settings: {server_settings(pg[0].engine)}")
         before = checkpoints(pg[0].engine)
-    got = populate_sides(sides, big_id, files, samples, vectors=True, first_file_id=1)
+    fill: dict[str, float] = {}
+    got = populate_sides(sides, big_id, files, samples, vectors=True, first_file_id=1, fill=fill)
     if pg:
         after = checkpoints(pg[0].engine)
         log(f"checkpoints during the inserts (server-wide): {after[0] - before[0]} requested "
@@ -341,6 +358,12 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
     for label, (n, spent) in got.items():
         outs[label].update(inserted=n, insert_s=spent, insert_rate=n / spent)
         log(f"[{label}] replace_many: {n:,} rows in {spent:.1f} s = {n / spent:,.0f} rows/s")
+        if label in fill:
+            bare = spent - fill[label]
+            outs[label].update(fill_s=fill[label], insert_rate_nofill=n / bare)
+            log(f"[{label}] of which fill_candidates {fill[label]:.1f} s ({fill[label] / spent:.0%}"
+                f"): {n / bare:,.0f} rows/s without it, {n / spent:,.0f} with it "
+                f"({bare / spent:.2f}x)")  # fmt: skip
     small_files = max(10, args.naive_samples // MEAN_SAMPLES)
     if args.naive_samples:
         populate_sides(sides, small_id, small_files, args.naive_samples, vectors=False,
@@ -355,24 +378,40 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
         out["size_mb"] = _size_mb(side.engine)
         if out["size_mb"] is not None:
             log(f"[{side.label}] database {out['size_mb']:,.0f} MB")
+        if side.candidates:
+            out.update(candidate_stats(side.engine))
+            log(f"[{side.label}] subset_candidates: {out['cand_rows']:,} rows "
+                f"({out['cand_files']:,} files marked)"
+                + (f", {out['cand_mb']:,.0f} MB with its index" if out.get("cand_mb") else ""))
+            with session_scope(side.engine) as s:
+                assert candidates_cover(s, big_id, SPEC), "candidates do not cover the job"
 
-    def subset(engine: Engine, job: int) -> Callable[[], list[int]]:
+    def subset(engine: Engine, job: int, candidates: bool = False) -> Callable[[], list[int]]:
         def run() -> list[int]:
             with session_scope(engine) as s:
-                return select_subset(s, job, SPEC)
+                return select_subset(s, job, SPEC, candidates=candidates)
 
         return run
 
     def subset_rounds(key: str) -> None:
-        """Three timings per side, in turn, so load falls on every side alike."""
+        """Three timings per side, in turn, so load falls on every side alike; a side with
+        candidates is timed from samples and from its candidates in turn (same members)."""
         times: dict[str, list[float]] = {x.label: [] for x in sides}
+        ctimes: dict[str, list[float]] = {x.label: [] for x in sides}
         for _ in range(3):
             for side in sides:
                 t, _, ids_ = timed(subset(side.engine, big_id), repeat=1)
                 times[side.label].append(t)
                 outs[side.label]["subset_ids"] = ids_
+                if side.candidates:
+                    t, _, cids = timed(subset(side.engine, big_id, True), repeat=1)
+                    assert cids == ids_, "subset from candidates and from samples differ"
+                    ctimes[side.label].append(t)
         for side in sides:
             outs[side.label][key] = (min(times[side.label]), statistics.median(times[side.label]))
+            if ctimes[side.label]:
+                c = ctimes[side.label]
+                outs[side.label]["cand_" + key] = (min(c), statistics.median(c))
 
     subset_rounds("subset_analyzed")  # right after the inserts and ANALYZE, as a job's end is
     for side in sides:
@@ -392,12 +431,21 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
         log(f"[{side.label}] subset on {samples:,} samples after ANALYZE: best "
             f"{out['subset_best']:.2f} s, median {out['subset_median']:.2f} s; after VACUUM "
             f"ANALYZE ({out['vacuum_s']:.0f} s): best {vb:.2f} s, median {vm:.2f} s; "
-            f"{len(ids):,} members")  # fmt: skip
+            f"{len(ids):,} members (load {load_average()})")  # fmt: skip
+        if "cand_subset_analyzed" in out:
+            if args.skip_vacuum:
+                out["cand_subset_vacuumed"] = out["cand_subset_analyzed"]
+            (cb, cm), (cvb, cvm) = out["cand_subset_analyzed"], out["cand_subset_vacuumed"]
+            log(f"[{side.label}] subset from stored candidates, same {len(ids):,} members: "
+                f"best {cb:.3f} s, median {cm:.3f} s ({out['subset_best'] / cb:.1f}x faster, "
+                f"best); after VACUUM ANALYZE best {cvb:.3f} s, median {cvm:.3f} s "
+                f"({vb / cvb:.1f}x)")  # fmt: skip
         t = time.perf_counter()
         with session_scope(side.engine) as s:
             create_subset(s, big_id, SPEC)
         out["create_s"] = time.perf_counter() - t
-        log(f"[{side.label}] create_subset (query + store members): {out['create_s']:.2f} s")
+        log(f"[{side.label}] create_subset (query + store members"
+            f"{', from candidates' if side.candidates else ''}): {out['create_s']:.2f} s")
         if side.old:
             out["vectors_s"] = load_old_vectors(side.engine, ids)
         elif side.vectors:
@@ -424,6 +472,20 @@ def bench(sides: list[Side], samples: int, files: int, args: argparse.Namespace)
             log(f"[{side.label}] {args.writers} concurrent writers: "
                 f"{out['parallel_rate']:,.0f} rows/s aggregate")  # fmt: skip
     return [outs[x.label] for x in sides]
+
+
+def candidate_stats(engine: Engine) -> dict[str, Any]:
+    """Rows and marked files in subset_candidates, and (PostgreSQL) its size with its index."""
+    with engine.connect() as conn:
+        rows, files = conn.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE sample_id = 0) FROM subset_candidates"
+            if engine.dialect.name == "postgresql" else
+            "SELECT count(*), sum(sample_id = 0) FROM subset_candidates")).one()
+        mb = None
+        if engine.dialect.name == "postgresql":
+            mb = float(conn.scalar(text(
+                "SELECT pg_total_relation_size('subset_candidates')"))) / 1e6
+    return {"cand_rows": int(rows), "cand_files": int(files or 0), "cand_mb": mb}
 
 
 def load_old_vectors(engine: Engine, ids: list[int]) -> float:
@@ -460,7 +522,8 @@ def run_pg(args: argparse.Namespace, results: list[dict]) -> None:
             upgrade(engine, OLD_REVISION if old else PREV_REVISION if prev else "head")
             label = "postgresql" + ("-old" if old else "-novec" if novec else
                                     f"-{PREV_REVISION}" if prev else "")  # fmt: skip
-            sides.append(Side(label, engine, old, vectors=not novec))
+            sides.append(Side(label, engine, old, vectors=not novec,
+                              candidates=not (old or novec or prev or args.no_candidates)))
         results.extend(bench(sides, args.pg_samples, args.files, args))
     finally:
         for side in sides:
@@ -485,6 +548,16 @@ def summary(results: list[dict]) -> None:
             f"{r['subset_best']:.2f}/{r['subset_median']:.2f} | "
             f"{r['subset_vacuumed'][0]:.2f}/{r['subset_vacuumed'][1]:.2f} | {vec} | {small} | "
             f"{size}")  # fmt: skip
+    for r in results:
+        if "cand_subset_analyzed" in r:
+            (cb, _), (sb, _) = r["cand_subset_analyzed"], r["subset_analyzed"]
+            (cvb, _), (svb, _) = r["cand_subset_vacuumed"], r["subset_vacuumed"]
+            log(f"\n{r['backend']} stored candidates (same run, same members): subset "
+                f"{sb:.2f} -> {cb:.3f} s best after ANALYZE ({sb / cb:.1f}x), {svb:.2f} -> "
+                f"{cvb:.3f} s after VACUUM ({svb / cvb:.1f}x); inserts "
+                f"{r['insert_rate_nofill']:,.0f} -> {r['insert_rate']:,.0f} rows/s with the fill "
+                f"({r['insert_rate'] / r['insert_rate_nofill']:.2f}x); {r['cand_rows']:,} "
+                f"candidate rows")  # fmt: skip
     by = {r["backend"]: r for r in results}
     prev = by.get(f"postgresql-{PREV_REVISION}")
     if prev and "postgresql" in by:
@@ -534,6 +607,9 @@ def main() -> None:
                         help="Also time this many concurrent writer processes (1: skip).")
     parser.add_argument("--parallel-samples", type=int, default=2_000_000,
                         help="Samples written by the concurrent writers together.")
+    parser.add_argument("--no-candidates", action="store_true",
+                        help="Store no subset candidates with the inserts (migration 0009) and "
+                             "time the subset from samples only.")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases.")
@@ -554,7 +630,8 @@ def main() -> None:
         url = f"sqlite:///{folder / 'bench.sqlite'}"
         engine = create_catalog_engine(url)
         upgrade(engine)
-        results.extend(bench([Side("sqlite", engine)], args.sqlite_samples,
+        results.extend(bench([Side("sqlite", engine, candidates=not args.no_candidates)],
+                             args.sqlite_samples,
                              max(1, args.sqlite_samples // MEAN_SAMPLES), args))  # fmt: skip
         engine.dispose()
         if not args.keep:
