@@ -142,6 +142,38 @@ def _analyze_worker(path: str) -> tuple[float, int]:
     return time.process_time() - c, len(table)
 
 
+def _warm_worker(path: str) -> None:
+    """Pool initializer: load the compiled kernels and FFT plans in every worker before timing
+    (a warm-up task given to the pool may land twice on the worker that started first, and the
+    other's first timed file then pays for loading numba's cache)."""
+    analyze_file(path, AnalysisParams(max_samples=5))
+
+
+def _threads() -> str:
+    """This process's OS threads and its BLAS pools' thread counts (after an analysis)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return (f"pid {os.getpid()}: {len(os.listdir('/proc/self/task'))} threads, BLAS pools "
+            f"{blas} (analyze_file limits them to 1), NUMBA_NUM_THREADS "
+            f"{os.environ.get('NUMBA_NUM_THREADS')}")
+
+
+def _threads_after(path: str) -> str:
+    """Pool task: the worker's threads, after it analysed (warm-up) and once more."""
+    time.sleep(0.5)  # hold this worker so the other one takes the second task
+    analyze_file(path, AnalysisParams(max_samples=5))
+    return _threads()
+
+
+def _ideal_split(cpus: list[float], workers: int = 2) -> float:
+    """Speed-up of `workers` over one if each took files longest first and cores were free."""
+    loads = [0.0] * workers
+    for c in sorted(cpus, reverse=True):
+        loads[loads.index(min(loads))] += c
+    return sum(cpus) / max(loads)
+
+
 def main() -> None:
     """Run all measurements and print them with the floors."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,6 +213,7 @@ def main() -> None:
               f" per core  ({ana_cpu:.2f} CPU s, {n_samples} samples)")
 
         ref_audio, ref_cpu, ref_n = 0.0, 0.0, 0
+        reference_method(paths[0], 3.0)  # librosa's numba functions compile on first use
         for p in paths[: args.ref_files]:
             (secs, n), cpu, _ = _timed(reference_method, p, args.ref_seconds)
             ref_audio += secs
@@ -195,13 +228,16 @@ def main() -> None:
     jobs = [str(p) for _, p in sorted(zip(durations, paths, strict=True), reverse=True)]
     one_wall, pool_wall, pool_cpu, serial_cpu = float("inf"), float("inf"), 0.0, 0.0
     others_serial = others_pool = 0.0
-    with ctx.Pool(2) as pool:
-        pool.map(_analyze_worker, [jobs[0]] * 2)  # warm up both workers
+    serial_files: list[float] = []
+    shortest = str(paths[int(np.argmin(durations))])
+    with ctx.Pool(2, initializer=_warm_worker, initargs=(shortest,)) as pool:
+        worker_threads = pool.map(_threads_after, [shortest] * 2, chunksize=1)
         for _ in range(args.repeat):  # best of N: other load on the machine only slows
             w, b = time.perf_counter(), _busy_cpu_s()
-            cpu = sum(_analyze_worker(j)[0] for j in jobs)
+            cpus = [_analyze_worker(j)[0] for j in jobs]
+            cpu = sum(cpus)
             if time.perf_counter() - w < one_wall:
-                one_wall, serial_cpu = time.perf_counter() - w, cpu
+                one_wall, serial_cpu, serial_files = time.perf_counter() - w, cpu, cpus
                 others_serial = _busy_cpu_s() - b - cpu
             w, b = time.perf_counter(), _busy_cpu_s()
             results = pool.map(_analyze_worker, jobs, chunksize=1)
@@ -210,11 +246,18 @@ def main() -> None:
                 pool_cpu = sum(r[0] for r in results)
                 others_pool = _busy_cpu_s() - b - pool_cpu
     speedup = one_wall / pool_wall
+    ideal = _ideal_split(serial_files)
     print(f"(d) 2 processes (best of {args.repeat}): {pool_wall:.2f} s wall vs 1 process "
           f"{one_wall:.2f} s wall -> {speedup:.2f}x  ({total / pool_wall:.1f} x realtime for "
           f"the machine; CPU {pool_cpu:.2f} s in the pool vs {serial_cpu:.2f} s alone)")
     print(f"    other processes used {others_pool:.2f} CPU-s of the {2 * pool_wall:.2f} available "
           f"during the 2-process run, {others_serial:.2f} during the 1-process run")
+    print(f"    estimate from CPU time: ideal split of these files over 2 workers {ideal:.2f}x"
+          f" x CPU alone/in pool {serial_cpu / pool_cpu:.3f} = {ideal * serial_cpu / pool_cpu:.2f}x"
+          " (wall time aside; the CPU ratio still feels the machine's load)")
+    print(f"    threads: main {_threads()}")
+    for t in worker_threads:
+        print(f"             worker {t}")
     print()
     if not args.parallel_only:
         print(f"analysis vs decode limit: {full_rt / (total / dec_cpu):.2f} of decode-only speed")
