@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 from threadpoolctl import threadpool_limits
 
 from core.errors import SamplemillError
@@ -188,6 +187,8 @@ def analyze_signal(y: np.ndarray, sr: int, params: AnalysisParams) -> SampleTabl
     if not np.isfinite(a).all():
         raise SamplemillError("signal contains NaN or infinite values")
     if sr != params.sr:
+        from scipy.signal import resample_poly  # scipy.signal (+ scipy.stats) costs ~1 s to import
+
         g = np.gcd(int(sr), int(params.sr))
         a = resample_poly(a, params.sr // g, sr // g).astype(np.float32)
     _reuse_freed_memory()
