@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import shutil
 import signal
@@ -176,10 +177,6 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
         outcome = run_job(job, settings, console=Console(file=shown))
     assert outcome.exit_code == 0, outcome.failures
     assert killer.killed is not None, "no chunk was seen running"
-    # run's progress lines and its outcome count the render's parts
-    assert "render rings: chunks 12/12, cache 3/3, mix done, joined" in shown.getvalue()
-    assert [r.line() for r in outcome.renders] == [
-        "render rings: chunks 12/12, cache 3/3, mix done, joined"]
     with session_scope(catalog(settings)) as session:
         arts = {(a.kind, a.name): a for a in session.scalars(select(Artifact).where(
             Artifact.job_id == outcome.job_id))}
@@ -193,10 +190,16 @@ def test_films_to_a_proliferation_video(tmp_path: Path, monkeypatch: pytest.Monk
         frames, duration = video.params["frames"], video.duration
         path, sheet_path = Path(video.path), Path(sheet.path)
     assert sheet_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one chunk per chunk_s (1 s) of the video's frames, however long the samples made it
+    chunks = math.ceil(frames / 24)
+    assert 10 <= chunks <= 16 and plan["chunks"] == chunks and len(plan["sources"]) == 3
+    # run's progress lines and its outcome count the render's parts
+    line = f"render rings: chunks {chunks}/{chunks}, cache 3/3, mix done, joined"
+    assert line in shown.getvalue()
+    assert [r.line() for r in outcome.renders] == [line]
     # vsamples once per film, the render planned once, then its parts as targets of their own
-    assert plan["chunks"] == 12 and len(plan["sources"]) == 3
     assert targets["vsamples"] == 3 and targets["render"] == 1
-    assert targets["render_cache"] == 3 and targets["render_chunk"] == 12 + 1  # + the mix
+    assert targets["render_cache"] == 3 and targets["render_chunk"] == chunks + 1  # + the mix
     assert targets["render_join"] == 1
     assert len(spans) == 16 and all(vs is not None and vd >= 1 for vs, vd in spans)
     comp = Composition.load(settings.data_dir / "work" / f"job-{outcome.job_id}" / "rings")
