@@ -1,5 +1,6 @@
-"""Layout end to end on the embedded default: generated films -> samples -> subset -> t-SNE ->
-grid -> sorted audio files that decode and last as long as their clips say."""
+"""Layout end to end on the embedded default: generated films -> samples (with the job's subset
+candidates, stored by the analyze task) -> subset -> t-SNE -> grid -> sorted audio files that
+decode and last as long as their clips say."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ import av
 import numpy as np
 import pytest
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.engine import session_scope
 from db.layouts import subset_clips
-from db.models import Artifact, Subset, SubsetMember
+from db.models import Artifact, File, Subset, SubsetCandidate, SubsetMember
+from db.subsets import (
+    SubsetParams,
+    candidate_key,
+    candidates_cover,
+    select_subset,
+    subset_sample_ids,
+)
 from scheduler.demo import demo_film, write_mp4
 from scheduler.run import run_job
 from tests.pipeline_harness import catalog, configure
@@ -68,6 +76,25 @@ def test_films_to_grid_and_sorted_audio(tmp_path: Path, monkeypatch: pytest.Monk
     with session_scope(engine) as session:
         subset = session.scalar(select(Subset).where(Subset.job_id == outcome.job_id))
         assert subset is not None
+        # the analyze task stored each file's per-file stage of the job's subset (one marker a
+        # file, at most flim candidates), and the subset stage's members from them are those of
+        # the query on samples
+        spec = SubsetParams(name="main", ffilter="dur>=100", fsort="power=desc", flim=30,
+                            lim=100)
+        key = candidate_key(spec)
+        assert key is not None
+        nfiles = session.scalar(select(func.count()).select_from(File).where(
+            File.job_id == outcome.job_id))
+        markers = session.scalar(select(func.count()).select_from(SubsetCandidate).where(
+            SubsetCandidate.spec_key == key, SubsetCandidate.sample_id == 0))
+        assert nfiles == markers == 4
+        per_file = session.execute(select(func.count()).where(
+            SubsetCandidate.spec_key == key, SubsetCandidate.sample_id != 0)
+            .group_by(SubsetCandidate.file_id)).scalars().all()
+        assert len(per_file) == 4 and all(0 < c <= 30 for c in per_file), per_file
+        assert candidates_cover(session, outcome.job_id, spec)
+        assert subset_sample_ids(session, subset.id) == select_subset(
+            session, outcome.job_id, spec, candidates=False)
         members = session.scalars(select(SubsetMember).where(
             SubsetMember.subset_id == subset.id).order_by(SubsetMember.position)).all()
         n = len(members)
