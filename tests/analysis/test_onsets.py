@@ -9,8 +9,6 @@ import pytest
 from tests.analysis import realtimbre as R
 from tests.analysis.onset_scoring import Score, score
 from tests.mediagen import tone_sequence
-from tests.services import REQUIRED
-from worker.analysis import AnalysisParams, analyze_file
 from worker.analysis import onsets as O
 from worker.analysis.frames import FrameChunk, FrameStream
 from worker.analysis.novelty import ONSET_HOP
@@ -76,19 +74,14 @@ def test_tracker_fed_in_pieces_decides_as_on_the_whole(block):
 
 
 @pytest.fixture(scope="module")
-def sustained(tmp_path_factory) -> dict[str, Score]:
-    """Per-instrument onset scores of analyze_file on bowed and blown instruments."""
-    why = R.missing_tools()
-    if why is not None:
-        if REQUIRED:
-            pytest.fail(f"SAMPLEMILL_REQUIRE_SERVICES=1 but {why}")
-        pytest.skip(why)
-    cache = tmp_path_factory.mktemp("realtimbre-sustained")
+def sustained(realtimbre_cache, analyzed) -> dict[str, Score]:
+    """Per-instrument onset scores of analyze_file on bowed and blown instruments (seeds 300
+    and 301 are also test_realtimbre's: rendered and analysed once, tests/analysis/conftest.py)."""
     items = R.build_items(("cello", "violin", "clarinet", "flute"), (300, 301, 302, 303),
-                          seconds=7.0, cache=cache)
+                          seconds=7.0, cache=realtimbre_cache)
     per: dict[str, Score] = {}
     for it in items:
-        table = analyze_file(it.path, AnalysisParams())
+        table = analyzed(it.path)
         per.setdefault(it.instrument, Score())
         per[it.instrument] += score(it.truth.onsets, it.truth.pitches, table.start / 1000.0,
                                     None)

@@ -8,12 +8,13 @@ SAMPLEMILL_REQUIRE_SERVICES=1 (CI installs both).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.analysis import realtimbre as R
 from tests.analysis.onset_scoring import Score, score
-from tests.services import REQUIRED
 from worker.analysis import AnalysisParams, analyze_file
 
 SEEDS = (300, 301)
@@ -22,23 +23,18 @@ STRUCK = ("piano", "vibraphone", "marimba", "nylon_guitar", "finger_bass", "pizz
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> object:
-    """A fresh render cache for this module (rendering is part of what is tested)."""
-    why = R.missing_tools()
-    if why is not None:
-        if REQUIRED:
-            pytest.fail(f"SAMPLEMILL_REQUIRE_SERVICES=1 but {why}")
-        pytest.skip(why)
-    return tmp_path_factory.mktemp("realtimbre")
+def cache(realtimbre_cache: Path) -> Path:
+    """The session's fresh render cache (tests/analysis/conftest.py)."""
+    return realtimbre_cache
 
 
 @pytest.fixture(scope="module")
-def scored(cache) -> dict[str, Score]:
+def scored(cache: Path, analyzed) -> dict[str, Score]:
     """Per-instrument scores of analyze_file with default parameters."""
     items = R.build_items(R.TUNE_INSTRUMENTS, SEEDS, seconds=SECONDS, cache=cache)
     per: dict[str, Score] = {}
     for it in items:
-        table = analyze_file(it.path, AnalysisParams())
+        table = analyzed(it.path)
         per.setdefault(it.instrument, Score())
         per[it.instrument] += score(it.truth.onsets, it.truth.pitches, table.start / 1000.0,
                                     table.hz)
